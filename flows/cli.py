@@ -1,0 +1,132 @@
+"""``reel``: the command line.
+
+``reel process`` needs no Prefect server and imports no Prefect; the commands
+that orchestrate (``run``, ``serve``) import it when they are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tqdm import tqdm
+
+from processing.config import default_toml, load_config
+from processing.errors import ReelError
+from processing.pipeline import process_batch
+from processing.report import Entry
+from processing.storage import open_source
+
+log = logging.getLogger("reel")
+
+
+class BarProgress:
+    """A terminal progress bar: one step per clip, moving inside a clip as ffmpeg reports."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+        self.index = 0
+
+    def clip_started(self, key: str, index: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total, unit="clip", dynamic_ncols=True, file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} clips [{elapsed}<{remaining}]",
+            )  # fmt: skip
+        self.index = index
+        self.bar.set_description(_short(key), refresh=False)
+        self.bar.n = index
+        self.bar.refresh()
+
+    def clip_progress(self, fraction: float) -> None:
+        if self.bar is not None:
+            self.bar.n = self.index + fraction
+            self.bar.refresh()
+
+    def clip_finished(self, entry: Entry) -> None:
+        if self.bar is not None:
+            self.bar.n = self.index + 1
+            self.bar.refresh()
+            if entry.status != "accepted":
+                self.bar.write(f"  {entry.status}: {entry.source}: {entry.reason}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _short(key: str, width: int = 28) -> str:
+    return key if len(key) <= width else "…" + key[-(width - 1) :]
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    source = open_source(args.source, ignore=cfg.ingest.ignore)
+    out = Path(args.out)
+    bar = BarProgress() if not args.quiet else None
+    try:
+        entries = process_batch(source, out, cfg, progress=bar)
+    finally:
+        if bar:
+            bar.close()
+    counts = Counter(e.status for e in entries)
+    cached = sum(e.cached for e in entries)
+    print(
+        f"{counts['accepted']} accepted ({cached} already rendered), "
+        f"{counts['rejected']} rejected, {counts['excluded']} excluded; "
+        f"report: {out / 'report.json'}"
+    )
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.check:
+        load_config(Path(args.check))
+        print(f"{args.check}: valid")
+    else:
+        print(default_toml(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reel",
+        description="supportreel: safe, normalized, captioned clips for #100forJustice.",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log every ffmpeg command")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("process", help="health-check, normalize and caption every upload")
+    pr.add_argument("source", help="folder of uploads (with optional <stem>.json sidecars)")
+    pr.add_argument("--out", required=True, help="output folder (clips/, logs/, report.json)")
+    pr.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_process)
+
+    cf = sub.add_parser("config", help="print every setting with its default, or check a file")
+    cf.add_argument("--check", metavar="FILE", help="validate FILE instead of printing defaults")
+    cf.set_defaults(func=cmd_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except (ReelError, FileNotFoundError) as exc:
+        print(f"reel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("reel: interrupted; finished clips are kept, run again to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Campaign settings: ``defaults.toml`` overlaid with the user's TOML file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+#: Bump when a change to the pipeline changes its output for the same settings,
+#: so that cached clips are re-encoded.
+PIPELINE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    hashtag: str
+
+
+@dataclass(frozen=True)
+class Output:
+    width: int
+    height: int
+    fps: int
+    x264_preset: str
+    crf: int
+    maxrate_kbps: int
+    keyframe_seconds: int
+    audio_bitrate_kbps: int
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class Loudness:
+    target_i: float
+    target_tp: float
+    max_gain_db: float
+    tolerance_lu: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_duration: float
+    max_duration: float
+    over_max: str
+    max_input_duration: float
+    max_file_bytes: int
+    min_side: int
+    max_side: int
+    max_pixels: int
+    timeout_base_seconds: float
+    timeout_factor: float
+
+    def timeout_for(self, duration: float) -> float:
+        """Seconds an ffmpeg call on a clip of ``duration`` seconds may take."""
+        return self.timeout_base_seconds + self.timeout_factor * max(duration, 0.0)
+
+
+@dataclass(frozen=True)
+class Captions:
+    font: str
+    show_hashtag: bool
+    show_name: bool
+    max_name_chars: int
+
+
+@dataclass(frozen=True)
+class Ingest:
+    ignore: tuple[str, ...]
+    max_sidecar_bytes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """All campaign settings. Build with :func:`load_config`."""
+
+    campaign: Campaign
+    output: Output
+    loudness: Loudness
+    limits: Limits
+    captions: Captions
+    ingest: Ingest
+    source_file: Path | None = field(default=None, compare=False)
+
+    def render_fingerprint(self) -> str:
+        """A short hash of every setting that changes how a clip is rendered.
+
+        A cached clip made under another fingerprint is re-encoded.
+        """
+        relevant = {
+            "pipeline": PIPELINE_VERSION,
+            "campaign": asdict(self.campaign),
+            "output": asdict(self.output),
+            "loudness": asdict(self.loudness),
+            "captions": asdict(self.captions),
+            "max_duration": self.limits.max_duration,
+        }
+        blob = json.dumps(relevant, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("source_file")
+        return d
+
+
+_SECTIONS = {
+    "campaign": Campaign,
+    "output": Output,
+    "loudness": Loudness,
+    "limits": Limits,
+    "captions": Captions,
+    "ingest": Ingest,
+}
+
+
+def default_toml() -> str:
+    """The documented defaults file, as text."""
+    return resources.files("processing").joinpath("defaults.toml").read_text("utf-8")
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load the defaults, then ``path`` (if any), then ``overrides`` on top.
+
+    Raises:
+        ConfigError: The file is unreadable, not TOML, or has an unknown key or a
+            value of the wrong type. The message names the key.
+    """
+    data = tomllib.loads(default_toml())
+    if path is not None:
+        try:
+            user = tomllib.loads(Path(path).read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        _merge(data, user, where=str(path))
+    if overrides:
+        _merge(data, overrides, where="overrides")
+    return _build(data, path)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> None:
+    for section, values in extra.items():
+        if section not in base:
+            raise ConfigError(
+                f"{where}: unknown section [{section}]; known sections: {', '.join(base)}"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in base[section]:
+                raise ConfigError(
+                    f"{where}: unknown key {section}.{key}; see `reel config` for every key"
+                )
+            base[section][key] = value
+
+
+def _build(data: dict[str, Any], path: Path | None) -> Config:
+    built: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        values = {}
+        for f in fields(cls):
+            value = data[name][f.name]
+            values[f.name] = _coerce(f"{name}.{f.name}", value, str(f.type))
+        built[name] = cls(**values)
+    cfg = Config(**built, source_file=path)
+    _validate(cfg)
+    return cfg
+
+
+def _coerce(key: str, value: Any, type_name: str) -> Any:
+    ok: bool
+    if type_name == "bool":
+        ok = isinstance(value, bool)
+    elif type_name == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif type_name == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif type_name == "str":
+        ok = isinstance(value, str)
+    elif type_name.startswith("tuple"):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    else:  # pragma: no cover - a new field type needs a branch here
+        raise AssertionError(f"no coercion for {type_name}")
+    if not ok:
+        raise ConfigError(f"{key} must be a {type_name}, got {value!r}")
+    return value
+
+
+def _validate(cfg: Config) -> None:
+    o, lim, loud = cfg.output, cfg.limits, cfg.loudness
+    problems = []
+    if o.width % 2 or o.height % 2 or not (16 <= o.width <= 7680 and 16 <= o.height <= 4320):
+        problems.append("output.width and output.height must be even and between 16 and 7680x4320")
+    if not 1 <= o.fps <= 120:
+        problems.append("output.fps must be between 1 and 120")
+    if o.sample_rate not in (44100, 48000):
+        problems.append("output.sample_rate must be 44100 or 48000")
+    if lim.over_max not in ("trim", "reject"):
+        problems.append('limits.over_max must be "trim" or "reject"')
+    if not 0 < lim.min_duration < lim.max_duration:
+        problems.append("limits.min_duration must be positive and below limits.max_duration")
+    if loud.target_tp >= 0 or loud.target_i >= 0:
+        problems.append("loudness.target_i and loudness.target_tp must be negative")
+    if problems:
+        raise ConfigError("; ".join(problems))

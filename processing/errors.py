@@ -1,0 +1,51 @@
+"""Errors that carry a reason a staff member can act on."""
+
+from __future__ import annotations
+
+
+class ReelError(Exception):
+    """Base class for every error this project raises on purpose."""
+
+
+class ConfigError(ReelError):
+    """The campaign configuration is invalid; the message names the key and what to do."""
+
+
+class FFmpegError(ReelError):
+    """An ffmpeg or ffprobe process failed.
+
+    Attributes:
+        cmd: The argument list that was run.
+        returncode: The process exit status (negative for a signal).
+        stderr_tail: The last lines ffmpeg wrote to stderr.
+    """
+
+    def __init__(self, message: str, cmd: list[str], returncode: int | None, stderr_tail: str):
+        super().__init__(message)
+        self.cmd = cmd
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+
+    def __str__(self) -> str:
+        tail = self.stderr_tail.strip()
+        return f"{self.args[0]}" + (f"\n--- ffmpeg said ---\n{tail}" if tail else "")
+
+
+class FFmpegTimeout(FFmpegError):
+    """An ffmpeg process ran past its time limit and was killed."""
+
+
+class Rejection(ReelError):
+    """A submission cannot be used. ``reason`` is shown to staff as it is.
+
+    Attributes:
+        reason: One human-readable sentence saying what is wrong and, where
+            it helps, what the contributor could do.
+        code: A short stable identifier (``empty``, ``not_media``, ``too_short`` …)
+            for filtering in reports and tests.
+    """
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason

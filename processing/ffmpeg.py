@@ -1,0 +1,221 @@
+"""The one way this project runs ffmpeg and ffprobe.
+
+Every call builds an argument list (never a shell string), adds ``-hide_banner
+-nostdin``, logs the command with :func:`shlex.join`, keeps stderr, enforces a
+timeout on the process itself and raises :class:`~processing.errors.FFmpegError`
+with the command, exit status and the end of stderr when it fails.
+
+The child gets ``PR_SET_PDEATHSIG`` so that when the worker running it dies
+(a cancelled Prefect flow run, a killed CLI), ffmpeg dies with it instead of
+encoding on as an orphan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from .errors import FFmpegError, FFmpegTimeout, ReelError
+
+log = logging.getLogger(__name__)
+
+FFMPEG = os.environ.get("REEL_FFMPEG", "ffmpeg")
+FFPROBE = os.environ.get("REEL_FFPROBE", "ffprobe")
+
+#: How much of stderr an error keeps.
+STDERR_TAIL_LINES = 25
+
+ProgressCallback = Callable[[float], None]
+"""Called with the seconds of output written so far."""
+
+
+def input_path(path: str | os.PathLike[str]) -> str:
+    """Return ``path`` in a form ffmpeg never reads as an option or a protocol.
+
+    A user's file called ``-y.mp4`` or ``http:foo.mp4`` is still just a file.
+    """
+    return "file:" + os.fspath(Path(path).absolute())
+
+
+def require_tools() -> None:
+    """Raise a :class:`ReelError` that says how to install ffmpeg if it is missing."""
+    for tool in (FFMPEG, FFPROBE):
+        if shutil.which(tool) is None:
+            raise ReelError(
+                f"'{tool}' was not found on PATH. Install Debian's ffmpeg "
+                "(`sudo apt-get install ffmpeg`, or just run `make setup`)."
+            )
+
+
+def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except OSError:
+        pass
+    # ffmpeg must not receive the terminal's Ctrl-C twice; we stop it ourselves.
+    os.setpgrp()
+
+
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+
+
+def kill_all_children() -> int:
+    """Kill every ffmpeg process this Python process started. Returns how many."""
+    with _children_lock:
+        procs = list(_children)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    return len(procs)
+
+
+def run(
+    args: Sequence[str],
+    *,
+    tool: str | None = None,
+    timeout: float | None = None,
+    progress: ProgressCallback | None = None,
+    log_file: Path | None = None,
+    stdout_capture: bool = False,
+) -> tuple[str, str]:
+    """Run ffmpeg (or ffprobe) and wait for it.
+
+    Args:
+        args: Arguments after the program name; ``-hide_banner -nostdin`` are added.
+        tool: Program to run; ffmpeg by default.
+        timeout: Seconds before the process is killed and :class:`FFmpegTimeout` raised.
+        progress: If given, ``-progress pipe:1 -nostats`` is added and this is
+            called with the output time in seconds as ffmpeg reports it.
+        log_file: Where to append the command and ffmpeg's whole stderr.
+        stdout_capture: Return stdout (for ffprobe's JSON). Not with ``progress``.
+
+    Returns:
+        ``(stdout, stderr)`` decoded as UTF-8 with replacement.
+
+    Raises:
+        FFmpegTimeout: The process ran longer than ``timeout``.
+        FFmpegError: The process exited with a non-zero status.
+    """
+    program = tool or FFMPEG
+    cmd = [program, "-hide_banner"]
+    if program == FFMPEG:
+        cmd.append("-nostdin")
+        if progress is not None:
+            cmd += ["-progress", "pipe:1", "-nostats"]
+    cmd += list(args)
+    line = shlex.join(cmd)
+    log.debug("running %s", line)
+
+    with contextlib.ExitStack() as stack:
+        err_file = stack.enter_context(tempfile.TemporaryFile())
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if (progress or stdout_capture) else subprocess.DEVNULL,
+            stderr=err_file,
+            preexec_fn=_set_pdeathsig,
+        )
+        with _children_lock:
+            _children.add(proc)
+        stdout = ""
+        timed_out = False
+        try:
+            if progress is not None:
+                timed_out = _follow_progress(proc, progress, timeout)
+            else:
+                try:
+                    out, _ = proc.communicate(timeout=timeout)
+                    stdout = out.decode("utf-8", "replace") if out else ""
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+            if timed_out:
+                _kill(proc)
+        except BaseException:
+            _kill(proc)
+            raise
+        finally:
+            with _children_lock:
+                _children.discard(proc)
+        err_file.seek(0)
+        stderr = err_file.read().decode("utf-8", "replace")
+
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
+
+    tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
+    if timed_out:
+        raise FFmpegTimeout(
+            f"{Path(program).name} ran longer than its {timeout:.0f} s limit and was stopped",
+            cmd,
+            proc.returncode,
+            tail,
+        )
+    if proc.returncode != 0:
+        raise FFmpegError(
+            f"{Path(program).name} failed with exit status {proc.returncode}: {line}",
+            cmd,
+            proc.returncode,
+            tail,
+        )
+    return stdout, stderr
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    proc.wait()
+
+
+def _follow_progress(
+    proc: subprocess.Popen[bytes], progress: ProgressCallback, timeout: float | None
+) -> bool:
+    """Read ``-progress`` key=value lines until ffmpeg exits. Returns True on timeout."""
+    assert proc.stdout is not None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timer: threading.Timer | None = None
+    expired = threading.Event()
+    if timeout is not None:
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+    try:
+        for raw in _lines(proc.stdout):
+            key, _, value = raw.partition("=")
+            if key == "out_time_us" and value.strip().lstrip("-").isdigit():
+                progress(max(0.0, int(value) / 1_000_000))
+        proc.wait(timeout=None if deadline is None else max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return True
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return expired.is_set()
+
+
+def _lines(stream: IO[bytes]) -> Iterator[str]:
+    for raw in iter(stream.readline, b""):
+        yield raw.decode("ascii", "replace").strip()

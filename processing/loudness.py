@@ -1,0 +1,215 @@
+"""EBU R128 loudness: measure with ``ebur128``, plan a gain, verify by simulation.
+
+Why not ``loudnorm``: its dynamic mode needs 3 s of audio and lands far from
+target on short clips, and its linear mode silently falls back to dynamic when
+the peaks do not allow the gain. Instead we:
+
+1. measure integrated loudness and true peak of the clip's audio after the same
+   resample/downmix the encode uses (in the health check's decode pass);
+2. apply pure linear gain when the true peak allows it;
+3. otherwise apply the gain followed by a limiter running at 4x the sample rate
+   (so it catches inter-sample peaks), then re-measure that chain on the audio
+   alone and correct the gain until the simulated result is on target.
+
+The same meter measures the output, so clips of any length land on target.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ffmpeg
+from .config import Loudness
+
+#: Integrated loudness at or below this is treated as silence (no gain applied).
+SILENCE_LUFS = -60.0
+#: Headroom kept below the true-peak ceiling for the AAC encoder's overshoot.
+AAC_HEADROOM_DB = 1.0
+_OVERSAMPLE = 4
+
+_I = re.compile(r"^\s*I:\s+(-?[\d.]+|-inf|nan)\s+LUFS", re.M)
+_PEAK = re.compile(r"True peak:\s*\n\s*Peak:\s+(-?[\d.]+|-inf|nan)\s+dBFS", re.M)
+_LRA = re.compile(r"^\s*LRA:\s+(-?[\d.]+|nan)\s+LU", re.M)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Integrated loudness (LUFS), true peak (dBTP) and loudness range (LU)."""
+
+    integrated: float
+    true_peak: float
+    lra: float
+
+    @property
+    def silent(self) -> bool:
+        return not math.isfinite(self.integrated) or self.integrated <= SILENCE_LUFS
+
+
+@dataclass(frozen=True)
+class GainPlan:
+    """How the encode changes the level: a gain in dB, limited or not."""
+
+    gain_db: float
+    limit: bool
+    ceiling_db: float
+    expected_i: float | None
+    note: str | None = None
+
+    def filters(self, sample_rate: int) -> list[str]:
+        """Audio filters implementing the plan (empty for silence)."""
+        if self.gain_db == 0 and not self.limit:
+            return []
+        chain = [f"volume={self.gain_db:.3f}dB"]
+        if self.limit:
+            ceiling = 10 ** (self.ceiling_db / 20)
+            chain += [
+                f"aresample={sample_rate * _OVERSAMPLE}",
+                f"alimiter=limit={ceiling:.6f}:attack=5:release=50:level=disabled",
+                f"aresample={sample_rate}",
+            ]
+        return chain
+
+
+def parse_ebur128(stderr: str) -> Measurement | None:
+    """Read the summary that ``ebur128=peak=true`` prints at the end of a run."""
+    summary_at = stderr.rfind("Summary:")
+    if summary_at < 0:
+        return None
+    summary = stderr[summary_at:]
+    i = _I.search(summary)
+    if not i:
+        return None
+    peak = _PEAK.search(summary)
+    lra = _LRA.search(summary)
+    return Measurement(
+        integrated=_num(i.group(1)),
+        true_peak=_num(peak.group(1)) if peak else -math.inf,
+        lra=_num(lra.group(1)) if lra else 0.0,
+    )
+
+
+def meter_filter() -> str:
+    """The meter appended to an audio chain; its summary goes to stderr."""
+    return "ebur128=peak=true:framelog=verbose"
+
+
+def plan_gain(
+    measured: Measurement,
+    settings: Loudness,
+    simulate: SimulateFn | None = None,
+) -> GainPlan:
+    """Choose the gain that puts ``measured`` on the target.
+
+    Args:
+        measured: The clip as it will enter the gain stage.
+        settings: Targets and limits.
+        simulate: Runs a candidate plan over the clip's audio and measures the
+            result. Needed only when limiting is required.
+    """
+    ceiling = settings.target_tp - AAC_HEADROOM_DB
+    if measured.silent:
+        return GainPlan(0.0, False, ceiling, None, note="audio is silent")
+    gain = settings.target_i - measured.integrated
+    note = None
+    if gain > settings.max_gain_db:
+        gain = settings.max_gain_db
+        note = (
+            f"audio is very quiet ({measured.integrated:.1f} LUFS); raised by the "
+            f"maximum {settings.max_gain_db:.0f} dB only"
+        )
+    if measured.true_peak + gain <= ceiling:
+        return GainPlan(round(gain, 3), False, ceiling, measured.integrated + gain, note)
+
+    plan = GainPlan(round(gain, 3), True, ceiling, None, note)
+    if simulate is None:
+        return plan
+    # The limiter takes some loudness away; measure and correct (converges in 1-3 steps).
+    for _ in range(4):
+        result = simulate(plan)
+        error = settings.target_i - result.integrated
+        if abs(error) <= settings.tolerance_lu or note:
+            return GainPlan(plan.gain_db, True, ceiling, result.integrated, note)
+        new_gain = min(plan.gain_db + error, settings.max_gain_db)
+        plan = GainPlan(round(new_gain, 3), True, ceiling, None, note)
+    result = simulate(plan)
+    return GainPlan(plan.gain_db, True, ceiling, result.integrated, note)
+
+
+class SimulateFn:
+    """Measures what a :class:`GainPlan` does to a clip's audio, without encoding."""
+
+    def __init__(
+        self,
+        src: Path,
+        pre_filters: list[str],
+        sample_rate: int,
+        duration: float,
+        timeout: float,
+        log_file: Path | None = None,
+    ):
+        self.src = src
+        self.pre_filters = pre_filters
+        self.sample_rate = sample_rate
+        self.duration = duration
+        self.timeout = timeout
+        self.log_file = log_file
+        self.calls = 0
+
+    def __call__(self, plan: GainPlan) -> Measurement:
+        self.calls += 1
+        chain = ",".join([*self.pre_filters, *plan.filters(self.sample_rate), meter_filter()])
+        _, stderr = ffmpeg.run(
+            [
+                "-t",
+                f"{self.duration:.6f}",
+                "-i",
+                ffmpeg.input_path(self.src),
+                "-map",
+                "0:a:0",
+                "-vn",
+                "-af",
+                chain,
+                "-f",
+                "null",
+                "-",
+            ],
+            timeout=self.timeout,
+            log_file=self.log_file,
+        )
+        measured = parse_ebur128(stderr)
+        if measured is None:  # pragma: no cover - ebur128 always prints a summary
+            raise RuntimeError("ebur128 printed no summary")
+        return measured
+
+
+def measure_file(path: Path, timeout: float = 600) -> Measurement:
+    """Loudness of the first audio stream of ``path`` as it is (no resampling)."""
+    _, stderr = ffmpeg.run(
+        [
+            "-i",
+            ffmpeg.input_path(path),
+            "-map",
+            "0:a:0",
+            "-vn",
+            "-af",
+            meter_filter(),
+            "-f",
+            "null",
+            "-",
+        ],
+        timeout=timeout,
+    )
+    measured = parse_ebur128(stderr)
+    if measured is None:  # pragma: no cover
+        raise RuntimeError(f"ebur128 printed no summary for {path}")
+    return measured
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return -math.inf

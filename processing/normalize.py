@@ -1,0 +1,227 @@
+"""Normalize and caption a clip in exactly one ffmpeg encode.
+
+The filter graph, in order:
+
+video: (ffmpeg auto-rotates from the display matrix while decoding)
+    → constant frame rate (``fps`` with ``start_time=0`` so a late video start is
+      padded rather than shifting the picture against the sound)
+    → HDR (PQ/HLG) tonemapped to SDR BT.709 with zscale + tonemap (Hable)
+    → fitted into the output frame, square pixels, over a blurred, darkened copy
+      of itself when the aspect differs (no black bars for portrait clips)
+    → captions drawn by libass → yuv420p, cloned at the end to the exact length.
+audio: resample/down- or upmix to 48 kHz stereo (silence when there is no audio)
+    → the planned gain (and oversampled limiter when peaks require it)
+    → padded to the exact length.
+out: H.264 High yuv420p + AAC-LC, BT.709 tags, ``+faststart``, no metadata.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from . import ffmpeg
+from .captions import CaptionSpec, build_ass
+from .config import Config
+from .fsutil import atomic_output
+from .health import Health, audio_prefilters
+from .loudness import GainPlan
+from .probe import VideoStream
+
+#: The background is drawn at 1/BG_REDUCTION of the frame and blurred there (cheap).
+BG_REDUCTION = 8
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    """Everything the encode needs to know, decided before it starts."""
+
+    frames: int
+    """Exact number of output frames."""
+    duration: float
+    """``frames / fps``: the exact output length, audio included."""
+    fg_size: tuple[int, int]
+    """Size of the clip itself inside the output frame."""
+    background: bool
+    """Whether the clip leaves room that the blurred copy fills."""
+    hdr: str | None
+    gain: GainPlan | None
+    """None when the input has no audio (silence is generated)."""
+    captions: CaptionSpec
+
+
+def plan_render(
+    health: Health, gain: GainPlan | None, captions: CaptionSpec, cfg: Config
+) -> RenderPlan:
+    """Decide sizes and lengths for :func:`build_command`."""
+    out = cfg.output
+    v = health.info.video
+    assert v is not None
+    frames = max(1, round(health.use_duration * out.fps))
+    fg = fit(v.display_size, (out.width, out.height))
+    return RenderPlan(
+        frames=frames,
+        duration=frames / out.fps,
+        fg_size=fg,
+        background=fg != (out.width, out.height),
+        hdr=v.hdr,
+        gain=gain if health.info.audio else None,
+        captions=captions,
+    )
+
+
+def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The largest even size with ``size``'s aspect that fits in ``box``.
+
+    Within 1 % of the box's aspect the clip fills the box (a 1.2 % stretch is
+    invisible; a 2-pixel sliver of blurred background is not).
+    """
+    w, h = size
+    bw, bh = box
+    ratio = Fraction(w, h) / Fraction(bw, bh)
+    if abs(ratio - 1) <= Fraction(1, 100):
+        return box
+    if ratio > 1:
+        fw, fh = bw, round(bw * h / w)
+    else:
+        fw, fh = round(bh * w / h), bh
+    return max(2, fw - fw % 2), max(2, fh - fh % 2)
+
+
+def _tonemap(v: VideoStream, hdr: str) -> list[str]:
+    tin = "smpte2084" if hdr == "pq" else "arib-std-b67"
+    primaries = v.color_primaries or "bt2020"
+    matrix = v.color_space or "bt2020nc"
+    if matrix not in ("bt2020nc", "bt2020c"):
+        matrix = "bt2020nc"
+    # https://ffmpeg.org/ffmpeg-filters.html#tonemap-1 (the documented zscale chain)
+    return [
+        f"zscale=tin={tin}:min={matrix}:pin={primaries}:rin=tv:t=linear:npl=100",
+        "format=gbrpf32le",
+        "zscale=p=bt709",
+        "tonemap=tonemap=hable:desat=0",
+        "zscale=t=bt709:m=bt709:r=tv",
+        "format=yuv420p",
+    ]
+
+
+def filter_graph(plan: RenderPlan, v: VideoStream, cfg: Config, ass_path: Path | None) -> str:
+    """The ``-filter_complex`` for one clip. Input 0 is the upload."""
+    out = cfg.output
+    W, H = out.width, out.height
+    fw, fh = plan.fg_size
+    to709 = "out_color_matrix=bt709:out_range=tv"
+    head = [f"fps={out.fps}:start_time=0"]
+    if plan.hdr:
+        head += _tonemap(v, plan.hdr)
+    chains: list[str] = []
+    if plan.background:
+        bw, bh = W // BG_REDUCTION, H // BG_REDUCTION
+        chains.append(f"[0:v:0]{','.join(head)},split=2[bgsrc][fgsrc]")
+        chains.append(
+            f"[bgsrc]scale={bw}:{bh}:force_original_aspect_ratio=increase:{to709},"
+            f"crop={bw}:{bh},boxblur=luma_radius=6:luma_power=2,"
+            f"eq=brightness=-0.08:saturation=0.8,scale={W}:{H}:flags=bilinear,setsar=1[bg]"
+        )
+        chains.append(f"[fgsrc]scale={fw}:{fh}:flags=bicubic:{to709},setsar=1[fg]")
+        chains.append("[bg][fg]overlay=(W-w)/2:(H-h)/2:format=auto[base]")
+    else:
+        chains.append(f"[0:v:0]{','.join(head)},scale={W}:{H}:flags=bicubic:{to709},setsar=1[base]")
+    tail = []
+    if ass_path is not None:
+        tail.append(f"ass=filename={_filter_quote(str(ass_path))}")
+    tail += ["format=yuv420p", "tpad=stop=-1:stop_mode=clone"]
+    chains.append(f"[base]{','.join(tail)}[vout]")
+
+    rate = out.sample_rate
+    if plan.gain is not None:
+        audio = [*audio_prefilters(rate), *plan.gain.filters(rate), "apad"]
+        chains.append(f"[0:a:0]{','.join(audio)}[aout]")
+    else:
+        chains.append(f"anullsrc=r={rate}:cl=stereo[aout]")
+    return ";".join(chains)
+
+
+def build_command(
+    src: Path, dst: Path, plan: RenderPlan, health: Health, cfg: Config, ass_path: Path | None
+) -> list[str]:
+    """ffmpeg arguments for the one encode of this clip."""
+    out = cfg.output
+    v = health.info.video
+    assert v is not None
+    gop = out.fps * out.keyframe_seconds
+    args = []
+    if health.trimmed:
+        args += ["-t", f"{plan.duration:.6f}"]
+    args += ["-i", ffmpeg.input_path(src)]
+    args += ["-filter_complex", filter_graph(plan, v, cfg, ass_path)]
+    args += ["-map", "[vout]", "-map", "[aout]", "-t", f"{plan.duration:.6f}"]
+    args += [
+        "-c:v", "libx264",
+        "-preset", out.x264_preset,
+        "-crf", str(out.crf),
+        "-maxrate", f"{out.maxrate_kbps}k",
+        "-bufsize", f"{out.maxrate_kbps * 2}k",
+        "-profile:v", "high",
+        "-level:v", "4.2",
+        "-pix_fmt", "yuv420p",
+        "-g", str(gop),
+        "-keyint_min", str(gop),
+        "-sc_threshold", "0",
+        "-colorspace", "bt709",
+        "-color_primaries", "bt709",
+        "-color_trc", "bt709",
+        "-color_range", "tv",
+        "-c:a", "aac",
+        "-profile:a", "aac_low",
+        "-b:a", f"{out.audio_bitrate_kbps}k",
+        "-ar", str(out.sample_rate),
+        "-ac", "2",
+        "-video_track_timescale", str(out.fps * 512),
+        "-map_metadata", "-1",
+        "-map_chapters", "-1",
+        "-fflags", "+bitexact",
+        "-movflags", "+faststart",
+        "-f", "mp4",
+        "-y", ffmpeg.input_path(dst),
+    ]  # fmt: skip
+    return args
+
+
+def encode(
+    src: Path,
+    dst: Path,
+    plan: RenderPlan,
+    health: Health,
+    cfg: Config,
+    *,
+    progress: Callable[[float], None] | None = None,
+    log_file: Path | None = None,
+) -> Path:
+    """Render ``src`` to ``dst`` in one encode; ``dst`` appears only when complete."""
+    with tempfile.TemporaryDirectory(prefix="reel-") as tmp:
+        ass_path = None
+        if plan.captions.hashtag or plan.captions.name:
+            ass_path = Path(tmp) / "captions.ass"
+            ass_path.write_text(
+                build_ass(plan.captions, cfg.output.width, cfg.output.height), "utf-8"
+            )
+        with atomic_output(dst) as part:
+            args = build_command(src, part, plan, health, cfg, ass_path)
+            ffmpeg.run(
+                args,
+                timeout=cfg.limits.timeout_for(plan.duration),
+                progress=progress,
+                log_file=log_file,
+            )
+    return dst
+
+
+def _filter_quote(value: str) -> str:
+    """Quote a path we created ourselves for use as a filter option value."""
+    if not value or any(c in value for c in "'\\\n[];,"):
+        raise ValueError(f"refusing to pass {value!r} inside a filter graph")
+    return "'" + value + "'"

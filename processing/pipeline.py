@@ -1,0 +1,288 @@
+"""The per-submission pipeline: identify → health-check → plan → encode → verify.
+
+Each stage takes the previous stage's immutable value. One bad upload becomes
+a rejected entry with its reason; it never stops the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import ffmpeg
+from .captions import CaptionSpec, shorten
+from .config import Config
+from .errors import FFmpegError, FFmpegTimeout, Rejection
+from .fsutil import sha256_file, write_json
+from .health import audio_prefilters, check
+from .loudness import SimulateFn, measure_file, plan_gain
+from .normalize import encode, plan_render
+from .probe import probe
+from .report import Entry, write_report
+from .sidecar import Sidecar, parse_sidecar
+from .storage import Source, Upload, display_key
+from .verify import conformance_problems, scrub_problems
+
+log = logging.getLogger(__name__)
+
+ANONYMOUS = "Anonymous"
+
+
+@dataclass
+class Submission:
+    """An upload identified by its content, with its sidecar read."""
+
+    id: str
+    upload: Upload
+    sidecar: Sidecar
+    warnings: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+class Progress(Protocol):
+    """Receives progress; the CLI draws a bar, Prefect updates an artifact."""
+
+    def clip_started(self, key: str, index: int, total: int) -> None: ...
+
+    def clip_progress(self, fraction: float) -> None: ...
+
+    def clip_finished(self, entry: Entry) -> None: ...
+
+
+def submission_id(digest: str) -> str:
+    """A submission's id: the first 16 hex digits of its SHA-256."""
+    return digest[:16]
+
+
+def identify(
+    source: Source, uploads: Iterable[Upload], cfg: Config, workdir: Path
+) -> tuple[list[Submission], list[Entry]]:
+    """Hash every upload; fold identical bytes into one submission.
+
+    Returns:
+        The submissions to process, and entries for uploads refused outright.
+    """
+    by_id: dict[str, Submission] = {}
+    refused: list[Entry] = []
+    for upload in uploads:
+        key = display_key(upload.key)
+        if upload.problem:
+            rid = (
+                "x" + hashlib.sha256(upload.key.encode("utf-8", "surrogateescape")).hexdigest()[:15]
+            )
+            refused.append(Entry.rejected(rid, key, "not_a_file", upload.problem, upload))
+            continue
+        with source.local_copy(upload, workdir) as path:
+            digest = sha256_file(path)
+        sid = submission_id(digest)
+        if sid in by_id:
+            by_id[sid].duplicates.append(key)
+            continue
+        raw = source.read_sidecar(upload, cfg.ingest.max_sidecar_bytes)
+        sidecar, warnings = parse_sidecar(raw, max_bytes=cfg.ingest.max_sidecar_bytes)
+        by_id[sid] = Submission(sid, upload, sidecar, warnings)
+    return list(by_id.values()), refused
+
+
+def render_key(sub: Submission, cfg: Config) -> str:
+    """What the rendered clip depends on: content, caption inputs and settings."""
+    parts = {
+        "id": sub.id,
+        "settings": cfg.render_fingerprint(),
+        "name": sub.sidecar.name,
+        "anonymize": sub.sidecar.anonymize,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def caption_spec(sub: Submission, cfg: Config) -> CaptionSpec:
+    c = cfg.captions
+    name = sub.sidecar.name
+    if sub.sidecar.anonymize:
+        name = ANONYMOUS
+    return CaptionSpec(
+        hashtag=cfg.campaign.hashtag if c.show_hashtag else None,
+        name=shorten(name, c.max_name_chars) if (name and c.show_name) else None,
+        font=c.font,
+    )
+
+
+def process_submission(
+    sub: Submission,
+    source: Source,
+    out: Path,
+    cfg: Config,
+    workdir: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> Entry:
+    """Render one submission into ``out/clips/<id>.mp4``, or reject it with a reason.
+
+    A clip already rendered under the same :func:`render_key` is reused.
+    """
+    key = display_key(sub.upload.key)
+    clip = out / "clips" / f"{sub.id}.mp4"
+    record = out / "clips" / f"{sub.id}.json"
+    rkey = render_key(sub, cfg)
+    cached = _cached(record, clip, rkey)
+    if cached is not None:
+        entry = Entry.from_record(cached, sub, key)
+        entry.cached = True
+        return entry
+
+    log_file = out / "logs" / f"{sub.id}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text("", "utf-8")
+    started = time.monotonic()
+    try:
+        if sub.sidecar.anonymize:
+            # Face blurring is not part of this release: never publish a face
+            # that the contributor asked to hide.
+            raise Rejection(
+                "anonymize_unavailable",
+                "The contributor asked to be anonymized and face blurring is not available "
+                "in this version; the clip is held back.",
+            )
+        with source.local_copy(sub.upload, workdir) as path:
+            health = check(path, cfg, log_file)
+            gain = None
+            if health.loudness is not None:
+                simulate = SimulateFn(
+                    path,
+                    audio_prefilters(cfg.output.sample_rate),
+                    cfg.output.sample_rate,
+                    health.use_duration,
+                    cfg.limits.timeout_for(health.use_duration),
+                    log_file,
+                )
+                gain = plan_gain(health.loudness, cfg.loudness, simulate)
+            plan = plan_render(health, gain, caption_spec(sub, cfg), cfg)
+            encode(
+                path,
+                clip,
+                plan,
+                health,
+                cfg,
+                progress=_scaled(on_progress, plan.duration),
+                log_file=log_file,
+            )
+        result = probe(clip)
+        problems = conformance_problems(result, cfg, plan.duration) + [
+            f"identifying tag left in output: {t}" for t in scrub_problems(result)
+        ]
+        if problems:
+            clip.unlink(missing_ok=True)
+            raise Rejection(
+                "output_check_failed", "The rendered clip failed its checks: " + "; ".join(problems)
+            )
+        loud = measure_file(clip)
+    except Rejection as rej:
+        _log_line(log_file, f"rejected: {rej.reason}")
+        return Entry.rejected(sub.id, key, rej.code, rej.reason, sub.upload, sub=sub)
+    except FFmpegTimeout as exc:
+        _log_line(log_file, str(exc))
+        return Entry.rejected(
+            sub.id,
+            key,
+            "timeout",
+            f"Processing took too long and was stopped: {exc.args[0]}.",
+            sub.upload,
+            sub=sub,
+        )
+    except FFmpegError as exc:
+        _log_line(log_file, str(exc))
+        last = exc.stderr_tail.strip().splitlines()[-1:] or ["no output"]
+        return Entry.rejected(
+            sub.id,
+            key,
+            "encode_failed",
+            f"ffmpeg could not process this file ({last[0][:200]}); full log: logs/{sub.id}.log",
+            sub.upload,
+            sub=sub,
+        )
+
+    warnings = list(sub.warnings)
+    if health.trimmed:
+        warnings.append(
+            f"trimmed from {health.decoded_duration:.1f} s to "
+            f"{health.use_duration:.1f} s (limits.max_duration)"
+        )
+    if gain is not None and gain.note:
+        warnings.append(gain.note)
+    if health.info.audio is None:
+        warnings.append("no audio track: silence added")
+    entry = Entry(
+        id=sub.id,
+        source=key,
+        status="accepted",
+        output=str(clip.relative_to(out)),
+        duration=round(plan.duration, 3),
+        input=health.info.summary(),
+        input_i=health.loudness.integrated if health.loudness else None,
+        input_tp=health.loudness.true_peak if health.loudness else None,
+        gain_db=gain.gain_db if gain else None,
+        limited=bool(gain and gain.limit),
+        output_i=loud.integrated,
+        output_tp=loud.true_peak,
+        scrub_check="passed",
+        render_key=rkey,
+        seconds=round(time.monotonic() - started, 2),
+    )
+    entry.attach(sub)
+    entry.warnings = warnings
+    write_json(record, entry.as_dict())
+    return entry
+
+
+def process_batch(
+    source: Source,
+    out: Path,
+    cfg: Config,
+    *,
+    workdir: Path | None = None,
+    progress: Progress | None = None,
+) -> list[Entry]:
+    """Process every upload in ``source`` into ``out`` and write ``out/report.json``."""
+    ffmpeg.require_tools()
+    out.mkdir(parents=True, exist_ok=True)
+    work = workdir or out / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    subs, entries = identify(source, source.list_uploads(), cfg, work)
+    for i, sub in enumerate(subs):
+        if progress:
+            progress.clip_started(display_key(sub.upload.key), i, len(subs))
+        entry = process_submission(
+            sub, source, out, cfg, work, progress.clip_progress if progress else None
+        )
+        log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
+        entries.append(entry)
+        if progress:
+            progress.clip_finished(entry)
+    write_report(out, source.uri, cfg, entries)
+    return entries
+
+
+def _cached(record: Path, clip: Path, rkey: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(record.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("render_key") != rkey or not clip.is_file():
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _scaled(cb: Callable[[float], None] | None, total: float) -> Callable[[float], None] | None:
+    if cb is None:
+        return None
+    return lambda seconds: cb(min(1.0, seconds / total) if total > 0 else 1.0)
+
+
+def _log_line(log_file: Path, text: str) -> None:
+    with log_file.open("a", encoding="utf-8") as fh:
+        fh.write(text + "\n")

@@ -1,0 +1,112 @@
+"""``report.json``: one entry per submission, written atomically."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config
+from .fsutil import write_json
+from .storage import Upload
+
+if TYPE_CHECKING:
+    from .pipeline import Submission
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class Entry:
+    """What happened to one submission."""
+
+    id: str
+    source: str
+    status: str
+    """``accepted``, ``rejected`` or ``excluded``."""
+    reason: str | None = None
+    code: str | None = None
+    """Stable identifier of the reason (``empty``, ``corrupt``, ``too_short`` …)."""
+    output: str | None = None
+    """Clip path relative to the output folder (accepted only)."""
+    duration: float | None = None
+    input: dict[str, Any] | None = None
+    input_i: float | None = None
+    input_tp: float | None = None
+    gain_db: float | None = None
+    limited: bool = False
+    output_i: float | None = None
+    output_tp: float | None = None
+    scrub_check: str | None = None
+    submitted_at: str | None = None
+    name: str | None = None
+    consent: bool | None = None
+    language: str | None = None
+    message: str | None = None
+    anonymize: bool = False
+    duplicates: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    render_key: str | None = None
+    seconds: float | None = None
+    cached: bool = False
+
+    @classmethod
+    def rejected(
+        cls,
+        sid: str,
+        source: str,
+        code: str,
+        reason: str,
+        upload: Upload,
+        sub: Submission | None = None,
+    ) -> Entry:
+        entry = cls(id=sid, source=source, status="rejected", reason=reason, code=code)
+        entry.submitted_at = upload.modified.isoformat()
+        if sub is not None:
+            entry.attach(sub)
+            entry.warnings = list(sub.warnings)
+        return entry
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], sub: Submission, source: str) -> Entry:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        entry = cls(**known)
+        entry.source = source
+        entry.attach(sub)
+        return entry
+
+    def attach(self, sub: Submission) -> None:
+        """Copy the contributor's sidecar fields and upload facts into the entry."""
+        self.submitted_at = sub.upload.modified.isoformat()
+        sc = sub.sidecar
+        self.name, self.consent, self.language = sc.name, sc.consent, sc.language
+        self.message, self.anonymize = sc.message, sc.anonymize
+        self.duplicates = list(sub.duplicates)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_report(out: Path, source: str, cfg: Config, entries: list[Entry]) -> Path:
+    """Write ``out/report.json`` (atomically) and return its path."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.status] = counts.get(e.status, 0) + 1
+    report = {
+        "version": REPORT_VERSION,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+        "settings": cfg.render_fingerprint(),
+        "targets": {
+            "integrated_lufs": cfg.loudness.target_i,
+            "true_peak_dbtp": cfg.loudness.target_tp,
+            "size": [cfg.output.width, cfg.output.height],
+            "fps": cfg.output.fps,
+        },
+        "counts": counts,
+        "submissions": [e.as_dict() for e in entries],
+    }
+    path = out / "report.json"
+    write_json(path, report)
+    return path

@@ -1,0 +1,89 @@
+"""Sidecar metadata: ``<stem>.json`` next to an upload.
+
+Sidecar text is contributor data, never markup: it is cleaned of control
+characters here and escaped where it is rendered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any
+
+KNOWN_FIELDS = ("name", "consent", "language", "message", "anonymize")
+MAX_TEXT = {"name": 200, "message": 1000, "language": 35}
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """What a contributor told us about their upload. Every field is optional."""
+
+    name: str | None = None
+    consent: bool | None = None
+    language: str | None = None
+    message: str | None = None
+    anonymize: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Normalize to NFC, turn control characters and line breaks into spaces, trim."""
+    text = unicodedata.normalize("NFC", value)
+    text = _CONTROL.sub(" ", text)
+    text = " ".join(text.split())
+    return text[:limit].strip()
+
+
+def parse_sidecar(raw: bytes | None, *, max_bytes: int) -> tuple[Sidecar, list[str]]:
+    """Parse sidecar bytes leniently.
+
+    A bad sidecar never costs the clip: the clip is processed with defaults and
+    the problem is returned as a warning for the report.
+
+    Returns:
+        The sidecar and a list of human-readable warnings.
+    """
+    if raw is None:
+        return Sidecar(), []
+    if len(raw) > max_bytes:
+        return Sidecar(), [f"sidecar ignored: {len(raw)} bytes is over the {max_bytes}-byte limit"]
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Sidecar(), [f"sidecar ignored: not valid UTF-8 JSON ({exc})"]
+    if not isinstance(data, dict):
+        return Sidecar(), ["sidecar ignored: expected a JSON object"]
+
+    warnings: list[str] = []
+    unknown = sorted(str(k) for k in data if k not in KNOWN_FIELDS)
+    if unknown:
+        warnings.append(f"sidecar fields ignored: {', '.join(unknown)[:200]}")
+    values: dict[str, Any] = {}
+    for key in ("name", "message", "language"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            warnings.append(f"sidecar {key} ignored: expected text")
+            continue
+        text = clean_text(value, MAX_TEXT[key])
+        if key == "language" and text and not _LANGUAGE.match(text):
+            warnings.append(f"sidecar language {text[:35]!r} ignored: not a language tag")
+            continue
+        values[key] = text or None
+    for key in ("consent", "anonymize"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            values[key] = value
+        else:
+            warnings.append(f"sidecar {key} ignored: expected true or false")
+    return Sidecar(**values), warnings
