@@ -178,6 +178,78 @@ def run(
     return stdout, stderr
 
 
+def stream(
+    args: Sequence[str],
+    chunk_size: int,
+    *,
+    timeout: float | None = None,
+    log_file: Path | None = None,
+) -> Iterator[bytes]:
+    """Run ffmpeg writing raw data to ``pipe:1`` and yield it ``chunk_size`` bytes at a time.
+
+    For analysis on decoded frames (one frame per chunk); memory stays at one
+    chunk however long the input. The process is killed if the consumer stops
+    early or ``timeout`` passes.
+
+    Raises:
+        FFmpegTimeout: The process ran longer than ``timeout``.
+        FFmpegError: The process exited with a non-zero status.
+    """
+    cmd = [FFMPEG, "-hide_banner", "-nostdin", *args]
+    line = shlex.join(cmd)
+    log.debug("streaming %s", line)
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            preexec_fn=_set_pdeathsig,
+        )
+        with _children_lock:
+            _children.add(proc)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        finished = False
+        try:
+            assert proc.stdout is not None
+            while True:
+                data = proc.stdout.read(chunk_size)
+                if len(data) < chunk_size:
+                    break
+                yield data
+            proc.wait()
+            finished = True
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if not finished:
+                _kill(proc)
+            with _children_lock:
+                _children.discard(proc)
+        err_file.seek(0)
+        stderr = err_file.read().decode("utf-8", "replace")
+    if log_file is not None:
+        with log_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
+    tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
+    if expired.is_set():
+        raise FFmpegTimeout(f"ffmpeg ran longer than its {timeout:.0f} s limit", cmd, None, tail)
+    if proc.returncode != 0:
+        raise FFmpegError(
+            f"ffmpeg failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
+        )
+
+
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()

@@ -18,6 +18,7 @@ from .loudness import Measurement, meter_filter, parse_ebur128
 from .probe import MediaInfo, probe
 
 _ERROR_LINE = re.compile(r"\[(error|fatal|panic)\]\s*(.*)")
+STILL_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"}
 #: Decoders that report errors this many times are considered corrupt.
 MAX_DECODE_ERRORS = 0
 
@@ -28,7 +29,7 @@ class Health:
 
     info: MediaInfo
     decoded_duration: float
-    """Seconds actually decoded (the probe's duration can lie for broken files)."""
+    """Seconds actually decoded, up to the maximum (the probe's duration can lie)."""
     use_duration: float
     """Seconds that will be rendered (after trimming to the configured maximum)."""
     trimmed: bool
@@ -65,6 +66,10 @@ def check(path: Path, cfg: Config, log_file: Path | None = None) -> Health:
         )
     info = probe(path, timeout=lim.timeout_base_seconds)
     v = info.video
+    if info.format_name in STILL_IMAGE_FORMATS or info.format_name.endswith("_pipe"):
+        raise Rejection(
+            "not_video", "This is a still image, not a video: a video of the contributor is needed."
+        )
     if v is None or v.width <= 0 or v.height <= 0:
         what = "only audio" if info.audio else "no video"
         raise Rejection(
@@ -110,7 +115,8 @@ def check(path: Path, cfg: Config, log_file: Path | None = None) -> Health:
         info=info,
         decoded_duration=decoded,
         use_duration=use,
-        trimmed=decoded > lim.max_duration + 1e-3,
+        # The decode stops at the maximum, so the probe tells whether there was more.
+        trimmed=max(decoded, info.duration) > lim.max_duration + 0.5 / cfg.output.fps,
         loudness=loudness,
     )
 

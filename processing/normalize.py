@@ -149,17 +149,28 @@ def build_command(
     src: Path, dst: Path, plan: RenderPlan, health: Health, cfg: Config, ass_path: Path | None
 ) -> list[str]:
     """ffmpeg arguments for the one encode of this clip."""
-    out = cfg.output
     v = health.info.video
     assert v is not None
-    gop = out.fps * out.keyframe_seconds
     args = []
     if health.trimmed:
         args += ["-t", f"{plan.duration:.6f}"]
     args += ["-i", ffmpeg.input_path(src)]
     args += ["-filter_complex", filter_graph(plan, v, cfg, ass_path)]
     args += ["-map", "[vout]", "-map", "[aout]", "-t", f"{plan.duration:.6f}"]
-    args += [
+    args += encoder_args(cfg)
+    args += ["-f", "mp4", "-y", ffmpeg.input_path(dst)]
+    return args
+
+
+def encoder_args(cfg: Config) -> list[str]:
+    """Codec, stream and container settings shared by every segment of a compilation.
+
+    Clips and cards use exactly these, so they can be joined by stream copy.
+    Metadata and chapters of the input are dropped here (contributor safety).
+    """
+    out = cfg.output
+    gop = out.fps * out.keyframe_seconds
+    return [
         "-c:v", "libx264",
         "-preset", out.x264_preset,
         "-crf", str(out.crf),
@@ -185,10 +196,7 @@ def build_command(
         "-map_chapters", "-1",
         "-fflags", "+bitexact",
         "-movflags", "+faststart",
-        "-f", "mp4",
-        "-y", ffmpeg.input_path(dst),
     ]  # fmt: skip
-    return args
 
 
 def encode(

@@ -209,7 +209,7 @@ def process_submission(
     warnings = list(sub.warnings)
     if health.trimmed:
         warnings.append(
-            f"trimmed from {health.decoded_duration:.1f} s to "
+            f"trimmed from {health.info.duration:.1f} s to "
             f"{health.use_duration:.1f} s (limits.max_duration)"
         )
     if gain is not None and gain.note:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ffmpeg
-from .errors import FFmpegError, Rejection
+from .errors import FFmpegError, FFmpegTimeout, Rejection
 
 HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
 
@@ -122,7 +122,17 @@ def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
             timeout=timeout,
             stdout_capture=True,
         )
+    except FFmpegTimeout as exc:
+        raise Rejection(
+            "timeout", f"Reading the file's header took too long and was stopped ({exc.args[0]})."
+        ) from exc
     except FFmpegError as exc:
+        if "moov atom not found" in exc.stderr_tail and _starts_like_mp4(path):
+            raise Rejection(
+                "truncated",
+                "The file is incomplete: the upload was cut off before its index was "
+                "written. Ask the contributor to upload it again.",
+            ) from exc
         raise Rejection(
             "not_media",
             "This file is not a video that can be read (ffprobe: "
@@ -130,6 +140,16 @@ def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
             "to upload the original recording.",
         ) from exc
     return parse(path, json.loads(stdout or "{}"))
+
+
+def _starts_like_mp4(path: Path) -> bool:
+    """An MP4/MOV begins with an ``ftyp`` box (or ``wide``/``mdat`` in old QuickTime)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] in (b"ftyp", b"wide", b"mdat", b"free")
 
 
 def parse(path: Path, data: dict[str, Any]) -> MediaInfo:
@@ -221,7 +241,7 @@ def _depth_from_pix_fmt(pix_fmt: str | None) -> int:
 
 def _fraction(value: Any) -> Fraction:
     try:
-        num, _, den = str(value).partition("/")
+        num, _, den = str(value).replace(":", "/").partition("/")
         f = Fraction(int(num), int(den or 1))
     except (ValueError, ZeroDivisionError):
         return Fraction(0)

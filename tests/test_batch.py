@@ -1,0 +1,182 @@
+"""The batch: every bad upload rejected with its reason, nothing lost, nothing changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from processing import ffmpeg
+from processing.config import load_config
+from processing.pipeline import process_batch
+from processing.storage import LocalSource
+from tests import mediagen as mg
+from tests.conftest import BAD, GOOD, Batch, tree_hashes
+
+REQUIRED_FIELDS = {"id", "source", "status", "reason", "output", "input", "output_i", "output_tp"}
+
+
+@pytest.mark.parametrize(("key", "code"), [(name, code) for name, _, code in BAD])
+def test_bad_upload_is_rejected_with_a_reason(batch: Batch, key: str, code: str) -> None:
+    entry = batch.entries[key]
+    assert (entry.status, entry.code) == ("rejected", code), entry.reason
+    assert entry.reason and entry.reason[0].isupper() and len(entry.reason) > 20
+    assert entry.output is None
+    assert not list((batch.out / "clips").glob(f"{entry.id}.*"))
+
+
+def test_every_good_upload_is_accepted(batch: Batch) -> None:
+    statuses = {name: batch.entries[name].status for name, _, _ in GOOD}
+    assert statuses == {name: "accepted" for name, _, _ in GOOD}
+
+
+def test_symlink_out_of_the_source_is_not_followed(batch: Batch) -> None:
+    entry = batch.entries["escape.mp4"]
+    assert (entry.status, entry.code) == ("rejected", "not_a_file")
+    assert "symbolic link" in (entry.reason or "")
+
+
+def test_originals_are_never_modified(batch: Batch) -> None:
+    assert tree_hashes(batch.uploads) == batch.hashes_before
+
+
+def test_no_partial_files_are_left_anywhere(batch: Batch) -> None:
+    leftovers = [p for p in batch.out.rglob("*") if p.name.endswith(".part")]
+    assert leftovers == []
+
+
+def test_same_bytes_twice_are_one_submission(batch: Batch) -> None:
+    assert batch.entries["mono.mp4"].duplicates == ["mono-again.mp4"]
+    assert "mono-again.mp4" not in batch.entries
+
+
+def test_ids_are_derived_from_content(batch: Batch) -> None:
+    for key, entry in batch.entries.items():
+        if entry.code == "not_a_file":
+            continue
+        digest = hashlib.sha256((batch.uploads / key).read_bytes()).hexdigest()
+        assert entry.id == digest[:16]
+
+
+def test_invalid_sidecar_warns_and_the_clip_is_still_processed(batch: Batch) -> None:
+    entry = batch.entries["broken-sidecar.mp4"]
+    assert entry.status == "accepted"
+    assert any("sidecar ignored" in w for w in entry.warnings)
+
+
+def test_report_has_one_complete_entry_per_submission(batch: Batch) -> None:
+    report = json.loads((batch.out / "report.json").read_text("utf-8"))
+    subs = report["submissions"]
+    assert len(subs) == len(batch.entries) == len({s["id"] for s in subs})
+    for s in subs:
+        assert s.keys() >= REQUIRED_FIELDS
+        if s["status"] == "accepted":
+            assert (batch.out / s["output"]).is_file()
+            assert s["input"]["video"]["width"] > 0
+            assert s["scrub_check"] == "passed"
+    assert report["counts"]["accepted"] == len(GOOD) + 1  # + broken-sidecar.mp4
+    sidecar = next(s for s in subs if s["source"] == "landscape.mp4")
+    assert (sidecar["name"], sidecar["consent"], sidecar["language"]) == (
+        "Айшат из Грозного", True, "ru",
+    )  # fmt: skip
+
+
+def test_a_second_run_encodes_nothing(batch: Batch, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(batch.out, out)
+    clips = {p: p.stat().st_mtime_ns for p in (out / "clips").glob("*.mp4")}
+    started = time.monotonic()
+    entries = process_batch(LocalSource(batch.uploads, batch.cfg.ingest.ignore), out, batch.cfg)
+    accepted = [e for e in entries if e.status == "accepted"]
+    assert accepted and all(e.cached for e in accepted)
+    assert {p: p.stat().st_mtime_ns for p in clips} == clips
+    assert time.monotonic() - started < 60
+
+
+def _one_clip_source(tmp_path: Path) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    mg.make_clip(src / "clip.mp4", duration=2, size=(640, 360))
+    return src
+
+
+def test_changing_a_caption_setting_re_encodes(tmp_path: Path) -> None:
+    src = _one_clip_source(tmp_path)
+    out = tmp_path / "out"
+    first = process_batch(LocalSource(src), out, load_config())[0]
+    changed = load_config(overrides={"campaign": {"hashtag": "#NeverAgain"}})
+    second = process_batch(LocalSource(src), out, changed)[0]
+    assert first.status == second.status == "accepted"
+    assert not second.cached and second.render_key != first.render_key
+
+
+def test_a_stuck_encode_is_stopped_and_rejected_as_timed_out(tmp_path: Path) -> None:
+    src = _one_clip_source(tmp_path)
+    cfg = load_config(overrides={"limits": {"timeout_base_seconds": 0.05, "timeout_factor": 0.0}})
+    entry = process_batch(LocalSource(src), tmp_path / "out", cfg)[0]
+    assert (entry.status, entry.code) == ("rejected", "timeout")
+    assert "too long" in (entry.reason or "")
+
+
+def test_an_encode_killed_midway_leaves_nothing_at_the_final_path(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    mg.make_clip(src / "clip.mp4", duration=5, size=(1280, 720))
+    out = tmp_path / "out"
+    killed = threading.Event()
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed.is_set():
+            # Kill only the encode (the one writing a .part file), not the health check.
+            if list((out / "clips").glob(".*.part")) and ffmpeg.kill_all_children():
+                killed.set()
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    entry = process_batch(LocalSource(src), out, load_config())[0]
+    killed.set()
+    t.join()
+    assert (entry.status, entry.code) == ("rejected", "encode_failed")
+    assert list((out / "clips").iterdir()) == []
+    # The next run completes the clip.
+    again = process_batch(LocalSource(src), out, load_config())[0]
+    assert again.status == "accepted" and (out / again.output).is_file()
+
+
+def _reel(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("reel")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_processes_a_folder_and_prints_a_summary(tmp_path: Path) -> None:
+    src = _one_clip_source(tmp_path)
+    mg.make_empty(src / "empty.mp4")
+    result = _reel("process", str(src), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "1 accepted" in result.stdout and "1 rejected" in result.stdout
+    assert "empty" in result.stderr  # the progress bar's rejection line
+
+
+def test_cli_explains_a_missing_source_folder(tmp_path: Path) -> None:
+    result = _reel("process", str(tmp_path / "nope"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+def test_cli_config_prints_valid_defaults_and_checks_files(tmp_path: Path) -> None:
+    result = _reel("config")
+    assert tomllib.loads(result.stdout)["campaign"]["hashtag"] == "#100forJustice"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[output]\nwidht = 1280\n", "utf-8")
+    result = _reel("config", "--check", str(bad))
+    assert result.returncode == 2 and "output.widht" in result.stderr
