@@ -70,6 +70,19 @@ class Captions:
 
 
 @dataclass(frozen=True)
+class Anonymize:
+    analysis_width: int
+    detect_every: int
+    margin: float
+    hold_seconds: float
+    coverage: str
+    no_face: str
+    blur_cells: int
+    voice: bool
+    voice_pitch: float
+
+
+@dataclass(frozen=True)
 class Ingest:
     ignore: tuple[str, ...]
     max_sidecar_bytes: int
@@ -84,6 +97,7 @@ class Config:
     loudness: Loudness
     limits: Limits
     captions: Captions
+    anonymize: Anonymize
     ingest: Ingest
     source_file: Path | None = field(default=None, compare=False)
 
@@ -98,6 +112,7 @@ class Config:
             "output": asdict(self.output),
             "loudness": asdict(self.loudness),
             "captions": asdict(self.captions),
+            "anonymize": asdict(self.anonymize),
             "max_duration": self.limits.max_duration,
         }
         blob = json.dumps(relevant, sort_keys=True).encode()
@@ -115,6 +130,7 @@ _SECTIONS = {
     "loudness": Loudness,
     "limits": Limits,
     "captions": Captions,
+    "anonymize": Anonymize,
     "ingest": Ingest,
 }
 
@@ -206,6 +222,17 @@ def _validate(cfg: Config) -> None:
         problems.append("output.sample_rate must be 44100 or 48000")
     if lim.over_max not in ("trim", "reject"):
         problems.append('limits.over_max must be "trim" or "reject"')
+    anon = cfg.anonymize
+    if not (160 <= anon.analysis_width <= 1920 and 1 <= anon.detect_every <= 30):
+        problems.append("anonymize.analysis_width must be 160-1920, detect_every 1-30")
+    if anon.coverage not in ("clip", "track") or anon.no_face not in ("blur_all", "reject"):
+        problems.append(
+            'anonymize.coverage must be "clip" or "track", no_face "blur_all" or "reject"'
+        )
+    if not (0 <= anon.margin <= 2 and 0 <= anon.hold_seconds <= 10 and 2 <= anon.blur_cells <= 64):
+        problems.append("anonymize.margin must be 0-2, hold_seconds 0-10, blur_cells 2-64")
+    if not 0.5 <= anon.voice_pitch <= 2 or anon.voice_pitch == 1:
+        problems.append("anonymize.voice_pitch must be between 0.5 and 2, and not 1")
     if not 0 < lim.min_duration < lim.max_duration:
         problems.append("limits.min_duration must be positive and below limits.max_duration")
     if loud.target_tp >= 0 or loud.target_i >= 0:

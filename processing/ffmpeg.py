@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -236,6 +236,80 @@ def stream(
                 _kill(proc)
             with _children_lock:
                 _children.discard(proc)
+        err_file.seek(0)
+        stderr = err_file.read().decode("utf-8", "replace")
+    if log_file is not None:
+        with log_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
+    tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
+    if expired.is_set():
+        raise FFmpegTimeout(f"ffmpeg ran longer than its {timeout:.0f} s limit", cmd, None, tail)
+    if proc.returncode != 0:
+        raise FFmpegError(
+            f"ffmpeg failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
+        )
+
+
+def feed(
+    args: Sequence[str],
+    chunks: Iterable[bytes],
+    *,
+    timeout: float | None = None,
+    log_file: Path | None = None,
+) -> None:
+    """Run ffmpeg reading raw data from ``pipe:0``, written one chunk at a time.
+
+    The counterpart of :func:`stream`, for pictures made in Python (an
+    anonymization mask): each chunk is handed over as it is produced, so
+    memory stays at one chunk however long the output.
+
+    Raises:
+        FFmpegTimeout: The process ran longer than ``timeout``.
+        FFmpegError: The process exited with a non-zero status.
+    """
+    cmd = [FFMPEG, "-hide_banner", "-nostdin", *args]
+    line = shlex.join(cmd)
+    log.debug("feeding %s", line)
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            preexec_fn=_set_pdeathsig,
+        )
+        with _children_lock:
+            _children.add(proc)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert proc.stdin is not None
+            # A dead ffmpeg closes the pipe; its exit status says why.
+            with contextlib.suppress(BrokenPipeError):
+                for chunk in chunks:
+                    proc.stdin.write(chunk)
+                proc.stdin.close()
+            proc.wait()
+        except BaseException:
+            _kill(proc)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with _children_lock:
+                _children.discard(proc)
+            with contextlib.suppress(BrokenPipeError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
         err_file.seek(0)
         stderr = err_file.read().decode("utf-8", "replace")
     if log_file is not None:

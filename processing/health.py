@@ -37,19 +37,34 @@ class Health:
     """Loudness after the encode's resample and downmix; None without audio."""
 
 
-def audio_prefilters(sample_rate: int) -> list[str]:
+def audio_prefilters(sample_rate: int, voice_pitch: float | None = None) -> list[str]:
     """Resample and down/upmix to stereo, padding gaps so audio stays in sync.
 
     Shared by the loudness measurement and the encode so they see the same signal.
+
+    Args:
+        sample_rate: Output sample rate.
+        voice_pitch: Disguise the voice by this pitch ratio (anonymization);
+            rubberband keeps the tempo, so words stay intelligible and in sync.
     """
-    return [
+    chain = [
         f"aresample={sample_rate}:async=1:first_pts=0",
         f"aformat=sample_fmts=fltp:sample_rates={sample_rate}:channel_layouts=stereo",
     ]
+    if voice_pitch is not None:
+        # https://ffmpeg.org/ffmpeg-filters.html#rubberband ; formants move with the
+        # pitch (the default), which changes the voice's character more than pitch alone.
+        chain.append(f"rubberband=pitch={voice_pitch:.4f}:pitchq=quality:channels=together")
+    return chain
 
 
-def check(path: Path, cfg: Config, log_file: Path | None = None) -> Health:
+def check(
+    path: Path, cfg: Config, log_file: Path | None = None, *, voice_pitch: float | None = None
+) -> Health:
     """Check ``path`` and return what the encode needs.
+
+    ``voice_pitch`` is the voice disguise the encode will apply (see
+    :func:`audio_prefilters`), so that loudness is measured on what is heard.
 
     Raises:
         Rejection: The reason a staff member can read.
@@ -99,7 +114,7 @@ def check(path: Path, cfg: Config, log_file: Path | None = None) -> Health:
             f"{lim.max_duration:.0f} s maximum (limits.max_duration).",
         )
 
-    decoded, loudness = _decode(path, info, cfg, log_file)
+    decoded, loudness = _decode(path, info, cfg, log_file, voice_pitch)
     if decoded < lim.min_duration:
         raise Rejection(
             "too_short",
@@ -122,7 +137,7 @@ def check(path: Path, cfg: Config, log_file: Path | None = None) -> Health:
 
 
 def _decode(
-    path: Path, info: MediaInfo, cfg: Config, log_file: Path | None
+    path: Path, info: MediaInfo, cfg: Config, log_file: Path | None, voice_pitch: float | None
 ) -> tuple[float, Measurement | None]:
     """Decode everything that will be used; collect errors and loudness."""
     lim = cfg.limits
@@ -130,7 +145,7 @@ def _decode(
     args = ["-loglevel", "level+info", "-t", f"{lim.max_duration:.6f}"]
     args += ["-i", ffmpeg.input_path(path), "-map", "0:v:0"]
     if info.audio:
-        chain = [*audio_prefilters(cfg.output.sample_rate), meter_filter()]
+        chain = [*audio_prefilters(cfg.output.sample_rate, voice_pitch), meter_filter()]
         args += ["-map", "0:a:0", "-af", ",".join(chain)]
     args += ["-f", "null", "-"]
     last = 0.0

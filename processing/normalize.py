@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from . import ffmpeg
+from . import anonymize, ffmpeg
 from .captions import CaptionSpec, build_ass
 from .config import Config
 from .fsutil import atomic_output
@@ -51,6 +51,10 @@ class RenderPlan:
     gain: GainPlan | None
     """None when the input has no audio (silence is generated)."""
     captions: CaptionSpec
+    face_mask: Path | None = None
+    """Anonymization: a mask of where faces are, one frame per output frame."""
+    voice_pitch: float | None = None
+    """Anonymization: pitch ratio of the voice disguise."""
 
 
 def plan_render(
@@ -118,9 +122,15 @@ def filter_graph(plan: RenderPlan, v: VideoStream, cfg: Config, ass_path: Path |
     if plan.hdr:
         head += _tonemap(v, plan.hdr)
     chains: list[str] = []
+    head_chain = f"[0:v:0]{','.join(head)}"
+    src = head_chain + ","
+    if plan.face_mask is not None:
+        # Faces are hidden before the picture is fitted, so its background copy is hidden too.
+        chains += anonymize.filter_chains(head_chain, v, 1, cfg)
+        src = anonymize.OUT_LABEL
     if plan.background:
         bw, bh = W // BG_REDUCTION, H // BG_REDUCTION
-        chains.append(f"[0:v:0]{','.join(head)},split=2[bgsrc][fgsrc]")
+        chains.append(f"{src}split=2[bgsrc][fgsrc]")
         chains.append(
             f"[bgsrc]scale={bw}:{bh}:force_original_aspect_ratio=increase:{to709},"
             f"crop={bw}:{bh},boxblur=luma_radius=6:luma_power=2,"
@@ -129,7 +139,7 @@ def filter_graph(plan: RenderPlan, v: VideoStream, cfg: Config, ass_path: Path |
         chains.append(f"[fgsrc]scale={fw}:{fh}:flags=bicubic:{to709},setsar=1[fg]")
         chains.append("[bg][fg]overlay=(W-w)/2:(H-h)/2:format=auto[base]")
     else:
-        chains.append(f"[0:v:0]{','.join(head)},scale={W}:{H}:flags=bicubic:{to709},setsar=1[base]")
+        chains.append(f"{src}scale={W}:{H}:flags=bicubic:{to709},setsar=1[base]")
     tail = []
     if ass_path is not None:
         tail.append(f"ass=filename={_filter_quote(str(ass_path))}")
@@ -138,7 +148,7 @@ def filter_graph(plan: RenderPlan, v: VideoStream, cfg: Config, ass_path: Path |
 
     rate = out.sample_rate
     if plan.gain is not None:
-        audio = [*audio_prefilters(rate), *plan.gain.filters(rate), "apad"]
+        audio = [*audio_prefilters(rate, plan.voice_pitch), *plan.gain.filters(rate), "apad"]
         chains.append(f"[0:a:0]{','.join(audio)}[aout]")
     else:
         chains.append(f"anullsrc=r={rate}:cl=stereo[aout]")
@@ -155,6 +165,8 @@ def build_command(
     if health.trimmed:
         args += ["-t", f"{plan.duration:.6f}"]
     args += ["-i", ffmpeg.input_path(src)]
+    if plan.face_mask is not None:
+        args += ["-i", ffmpeg.input_path(plan.face_mask)]
     args += ["-filter_complex", filter_graph(plan, v, cfg, ass_path)]
     args += ["-map", "[vout]", "-map", "[aout]", "-t", f"{plan.duration:.6f}"]
     args += encoder_args(cfg)

@@ -6,16 +6,18 @@ a rejected entry with its reason; it never stops the batch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import ffmpeg
+from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
 from .errors import FFmpegError, FFmpegTimeout, Rejection
@@ -140,21 +142,16 @@ def process_submission(
     log_file.write_text("", "utf-8")
     started = time.monotonic()
     try:
-        if sub.sidecar.anonymize:
-            # Face blurring is not part of this release: never publish a face
-            # that the contributor asked to hide.
-            raise Rejection(
-                "anonymize_unavailable",
-                "The contributor asked to be anonymized and face blurring is not available "
-                "in this version; the clip is held back.",
-            )
-        with source.local_copy(sub.upload, workdir) as path:
-            health = check(path, cfg, log_file)
+        anon = sub.sidecar.anonymize
+        voice = cfg.anonymize.voice_pitch if anon and cfg.anonymize.voice else None
+        faces = None
+        with source.local_copy(sub.upload, workdir) as path, contextlib.ExitStack() as stack:
+            health = check(path, cfg, log_file, voice_pitch=voice)
             gain = None
             if health.loudness is not None:
                 simulate = SimulateFn(
                     path,
-                    audio_prefilters(cfg.output.sample_rate),
+                    audio_prefilters(cfg.output.sample_rate, voice),
                     cfg.output.sample_rate,
                     health.use_duration,
                     cfg.limits.timeout_for(health.use_duration),
@@ -162,6 +159,13 @@ def process_submission(
                 )
                 gain = plan_gain(health.loudness, cfg.loudness, simulate)
             plan = plan_render(health, gain, caption_spec(sub, cfg), cfg)
+            if anon:
+                video = health.info.video
+                assert video is not None  # health.check refuses a clip without video
+                faces = stack.enter_context(
+                    face_mask(path, video, plan.frames, cfg, workdir, log_file=log_file)
+                )
+                plan = replace(plan, face_mask=faces.path, voice_pitch=voice)
             encode(
                 path,
                 clip,
@@ -216,6 +220,8 @@ def process_submission(
         warnings.append(gain.note)
     if health.info.audio is None:
         warnings.append("no audio track: silence added")
+    if faces is not None and faces.whole_frame:
+        warnings.append("anonymized: no face was found, so the whole picture is blurred")
     entry = Entry(
         id=sub.id,
         source=key,
@@ -230,6 +236,9 @@ def process_submission(
         output_i=loud.integrated,
         output_tp=loud.true_peak,
         scrub_check="passed",
+        anonymization=(
+            {**faces.summary(), "voice_disguised": voice is not None} if faces else None
+        ),
         render_key=rkey,
         seconds=round(time.monotonic() - started, 2),
     )

@@ -45,6 +45,8 @@ class Entry:
     language: str | None = None
     message: str | None = None
     anonymize: bool = False
+    anonymization: dict[str, Any] | None = None
+    """What the face detection found and hid (anonymized clips only)."""
     duplicates: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     render_key: str | None = None

@@ -1,0 +1,325 @@
+"""Anonymization on request: every face hidden for the clip's whole length.
+
+The stages, each taking the previous one's value:
+
+1. :func:`scan` decodes the clip on the encode's own timeline (``fps=N:start_time=0``
+   after ffmpeg's auto-rotation), downscaled and grey, and looks for faces with
+   :class:`~processing.faces.FaceDetector` on every ``detect_every``-th frame.
+2. :func:`mask_frames` turns the looks into one mask per output frame. Every box
+   is enlarged by ``margin`` and held from the look before to the look after
+   (and ``hold_seconds`` either side); between two looks the area swept by a
+   moving face is covered too. With ``coverage = "clip"`` every place a face
+   was seen is also hidden on every frame. A clip without any face found is
+   blurred whole (``no_face = "blur_all"``) or held back (``"reject"``).
+3. :func:`write_mask` streams those masks into a small lossless FFV1 file.
+4. The encode (:func:`filter_chains`, used by ``normalize.filter_graph``) merges
+   the picture with a heavily blurred copy of itself through the mask, before
+   the picture is fitted and the background copy made from it, so the
+   background is anonymized too. Still exactly one encode per clip.
+
+Memory stays at a frame or two whatever the clip's length: frames are
+streamed, and only the boxes of each look are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ffmpeg
+from .config import Anonymize, Config
+from .errors import Rejection
+from .faces import Box, FaceDetector
+from .frames import FrameSpec, read_frames
+from .probe import VideoStream
+
+#: Label of the anonymized picture in the encode's filter graph.
+OUT_LABEL = "[faces_hidden]"
+
+Rect = tuple[int, int, int, int]
+"""``(x0, y0, x1, y1)``, end exclusive, in mask pixels."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """Faces found on one frame of the output timeline."""
+
+    frame: int
+    boxes: tuple[Box, ...]
+
+
+@dataclass(frozen=True)
+class FaceScan:
+    """Where faces were found in a clip, on the analysis grid."""
+
+    size: tuple[int, int]
+    """Analysis (and mask) width and height."""
+    frames: int
+    """Frames of the output timeline the mask must cover."""
+    looks: tuple[Look, ...]
+    seconds: float
+    """How long the detection pass took."""
+
+    @property
+    def looks_with_faces(self) -> int:
+        return sum(1 for look in self.looks if look.boxes)
+
+
+@dataclass(frozen=True)
+class FaceMask:
+    """A written mask and what went into it, for the report."""
+
+    path: Path
+    scan: FaceScan
+    whole_frame: bool
+    """No face was found, so the whole picture is blurred."""
+    hidden_share: float
+    """Average share of the picture that is blurred."""
+
+    def summary(self) -> dict[str, Any]:
+        s = self.scan
+        return {
+            "looks": len(s.looks),
+            "looks_with_faces": s.looks_with_faces,
+            "whole_frame_blurred": self.whole_frame,
+            "hidden_share": round(self.hidden_share, 3),
+            "detection_seconds": round(s.seconds, 2),
+        }
+
+
+def scan(
+    path: Path,
+    video: VideoStream,
+    frames: int,
+    fps: int,
+    settings: Anonymize,
+    *,
+    detector: FaceDetector | None = None,
+    timeout: float | None = None,
+    log_file: Path | None = None,
+) -> FaceScan:
+    """Look for faces on every ``settings.detect_every``-th frame, and on the last one.
+
+    The detector is set to find more rather than fewer faces (``min_neighbors=3``):
+    a false face costs a blurred patch, a missed one costs a contributor's safety.
+
+    Frame ``i`` here is frame ``i`` of the encode (same ``fps`` filter, same
+    start, same rotation), so the mask lines up with the picture.
+    """
+    detector = detector or FaceDetector(min_neighbors=3)
+    size = analysis_grid(video.display_size, settings.analysis_width)
+    spec = FrameSpec(size[0], size[1], fps)
+    every = settings.detect_every
+    looks: list[Look] = []
+    pending: tuple[int, np.ndarray] | None = None
+    started = time.monotonic()
+    stream = read_frames(path, spec, duration=frames / fps, timeout=timeout)
+    for i, frame in enumerate(itertools.islice(stream, frames)):
+        if i % every == 0:
+            looks.append(Look(i, tuple(detector.detect(frame))))
+            pending = None
+        else:
+            pending = (i, frame)  # one frame kept, for a look at the very end
+    if pending is not None:
+        looks.append(Look(pending[0], tuple(detector.detect(pending[1]))))
+    return FaceScan(size, frames, tuple(looks), time.monotonic() - started)
+
+
+def analysis_grid(display: tuple[int, int], width: int) -> tuple[int, int]:
+    """Even size with ``display``'s aspect and at most the pixels of a 16:9 frame ``width`` wide.
+
+    A portrait clip is looked at as 270x480 rather than 480x854: a third of the
+    cost, and faces in portrait clips are large.
+    """
+    w, h = display
+    k = min(1.0, math.sqrt(width * width * 9 / 16 / (w * h)))
+    return max(2, round(w * k / 2) * 2), max(2, round(h * k / 2) * 2)
+
+
+def _grow(box: Box, margin: float, size: tuple[int, int]) -> Rect:
+    """``box`` enlarged by ``margin`` of its size on every side, rounded outwards."""
+    x, y, w, h = box
+    mx, my = margin * w, margin * h
+    width, height = size
+    x0, y0 = max(0, int(np.floor(x - mx))), max(0, int(np.floor(y - my)))
+    x1, y1 = min(width, int(np.ceil(x + w + mx))), min(height, int(np.ceil(y + h + my)))
+    return x0, y0, x1, y1
+
+
+def _hull(a: Rect, b: Rect) -> Rect:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _centre_distance(a: Rect, b: Rect) -> float:
+    return float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2))
+
+
+def _spans(found: FaceScan, settings: Anonymize, fps: int) -> list[tuple[int, int, Rect]]:
+    """``(first frame, last frame, rect)`` for every rectangle to hide."""
+    looks = found.looks
+    last_frame = found.frames - 1
+    hold = round(settings.hold_seconds * fps)
+    grown = [[_grow(b, settings.margin, found.size) for b in look.boxes] for look in looks]
+    spans: list[tuple[int, int, Rect]] = []
+    for j, look in enumerate(looks):
+        before = looks[j - 1].frame if j > 0 else 0
+        # The last look's boxes stay to the end (a video stream that stops early
+        # is continued with its last frame by the encode).
+        after = looks[j + 1].frame if j + 1 < len(looks) else last_frame
+        first = max(0, min(before, look.frame - hold))
+        last = min(last_frame, max(after, look.frame + hold))
+        spans += [(first, last, rect) for rect in grown[j]]
+        # Between two looks a face moves: cover the whole way from one box to
+        # the nearest box of the next look.
+        if j + 1 < len(looks):
+            for rect in grown[j]:
+                nxt = grown[j + 1]
+                if not nxt:
+                    continue
+                near = nxt[int(np.argmin([_centre_distance(rect, r) for r in nxt]))]
+                reach = 4 * max(rect[2] - rect[0], rect[3] - rect[1], near[2] - near[0])
+                if _centre_distance(rect, near) <= reach:
+                    spans.append((look.frame, looks[j + 1].frame, _hull(rect, near)))
+    return sorted(spans)
+
+
+def mask_frames(found: FaceScan, settings: Anonymize, fps: int) -> Iterator[np.ndarray]:
+    """One ``uint8`` mask per output frame: 255 where the picture is blurred.
+
+    Raises:
+        Rejection: No face was found and ``settings.no_face`` is ``"reject"``.
+    """
+    w, h = found.size
+    spans = _spans(found, settings, fps)
+    if not spans:
+        if settings.no_face == "reject":
+            raise Rejection(
+                "no_face_found",
+                "The contributor asked to be anonymized, but no face was found to blur; "
+                "the clip is held back for a person to check (anonymize.no_face).",
+            )
+        full = np.full((h, w), 255, np.uint8)
+        for _ in range(found.frames):
+            yield full
+        return
+    base = np.zeros((h, w), np.uint8)
+    if settings.coverage == "clip":
+        for _, _, (x0, y0, x1, y1) in spans:
+            base[y0:y1, x0:x1] = 255
+    active: list[tuple[int, int, Rect]] = []
+    pending = iter(spans)
+    upcoming = next(pending, None)
+    for i in range(found.frames):
+        while upcoming is not None and upcoming[0] <= i:
+            active.append(upcoming)
+            upcoming = next(pending, None)
+        active = [s for s in active if s[1] >= i]
+        mask = base.copy()
+        for _, _, (x0, y0, x1, y1) in active:
+            mask[y0:y1, x0:x1] = 255
+        yield mask
+
+
+def write_mask(
+    found: FaceScan,
+    settings: Anonymize,
+    fps: int,
+    dst: Path,
+    *,
+    timeout: float | None = None,
+    log_file: Path | None = None,
+) -> FaceMask:
+    """Write the masks of :func:`mask_frames` to ``dst`` (FFV1, grey, lossless)."""
+    w, h = found.size
+    total = 0.0
+    whole = found.looks_with_faces == 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal total
+        for mask in mask_frames(found, settings, fps):
+            total += float(mask.mean()) / 255
+            yield mask.tobytes()
+
+    args = [
+        "-v", "error",
+        "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
+        "-c:v", "ffv1", "-pix_fmt", "gray", "-f", "matroska", "-y", ffmpeg.input_path(dst),
+    ]  # fmt: skip
+    ffmpeg.feed(args, chunks(), timeout=timeout, log_file=log_file)
+    return FaceMask(dst, found, whole, total / max(1, found.frames))
+
+
+@contextlib.contextmanager
+def face_mask(
+    path: Path,
+    video: VideoStream,
+    frames: int,
+    cfg: Config,
+    workdir: Path,
+    *,
+    log_file: Path | None = None,
+) -> Iterator[FaceMask]:
+    """Scan ``path`` and write its mask into a temporary folder that lives for the block.
+
+    Raises:
+        Rejection: No face was found and ``anonymize.no_face`` is ``"reject"``.
+    """
+    fps = cfg.output.fps
+    timeout = cfg.limits.timeout_for(frames / fps)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mask-", dir=workdir) as tmp:
+        found = scan(path, video, frames, fps, cfg.anonymize, timeout=timeout, log_file=log_file)
+        yield write_mask(
+            found, cfg.anonymize, fps, Path(tmp) / "mask.mkv", timeout=timeout, log_file=log_file
+        )
+
+
+def picture_size(video: VideoStream) -> tuple[int, int]:
+    """Size of the decoded picture after auto-rotation (before pixels are squared)."""
+    if video.rotation in (90, 270):
+        return video.height, video.width
+    return video.width, video.height
+
+
+def filter_chains(source: str, video: VideoStream, mask_input: int, cfg: Config) -> list[str]:
+    """Filter-graph chains that hide faces; the result is labelled :data:`OUT_LABEL`.
+
+    Args:
+        source: The picture: a label or a label followed by filters, such as
+            ``"[0:v:0]fps=30:start_time=0"``.
+        video: The clip's video stream (for the picture's size).
+        mask_input: Input index of the mask file.
+        cfg: Settings (``output.fps``, ``anonymize.blur_cells``).
+
+    The blurred copy is the picture averaged down to ``blur_cells`` across
+    and enlarged smoothly: a face keeps nothing but its average colour.
+    Everything is merged in 4:4:4 and the grey mask is copied into all three
+    planes, so colour is hidden as fully as brightness.
+    """
+    w, h = picture_size(video)
+    cells_w = max(2, cfg.anonymize.blur_cells)
+    cells_h = max(2, round(cells_w * h / w))
+    fps = cfg.output.fps
+    return [
+        f"{source},format=yuv444p,split=2[faces_pic][faces_copy]",
+        # Averaged down to a few cells, then smoothed at 8x that size (cheap) so no
+        # cell edges show when it is enlarged.
+        f"[faces_copy]scale={cells_w}:{cells_h}:flags=area,"
+        f"scale={cells_w * 8}:{cells_h * 8}:flags=bicubic,gblur=sigma=5,"
+        f"scale={w}:{h}:flags=bicubic,format=yuv444p[faces_blur]",
+        # The mask file's timestamps are rounded to milliseconds; renumbering its
+        # frames on the encode's 1/fps grid pairs frame n with frame n exactly.
+        f"[{mask_input}:v:0]settb=1/{fps},setpts=N,scale={w}:{h}:flags=bilinear,format=gray,"
+        "split=3[faces_m0][faces_m1][faces_m2]",
+        "[faces_m0][faces_m1][faces_m2]mergeplanes=0x001020:yuv444p[faces_mask]",
+        f"[faces_pic][faces_blur][faces_mask]maskedmerge{OUT_LABEL}",
+    ]
