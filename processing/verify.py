@@ -66,3 +66,67 @@ def conformance_problems(info: MediaInfo, cfg: Config, expected_duration: float)
     if abs(info.duration - expected_duration) > 1.5 / out.fps + 0.05:
         problems.append(f"duration is {info.duration:.3f} s, expected {expected_duration:.3f} s")
     return problems
+
+
+#: JPEG segments that say nothing about who, where or with what: JFIF header,
+#: ICC colour profile, Adobe colour transform. Everything else (Exif with GPS,
+#: camera and time; XMP; IPTC; comments; maker segments) is a problem.
+_JPEG_ALLOWED = {0xE0: "JFIF", 0xE2: "ICC profile", 0xEE: "Adobe"}
+#: PNG chunks that only describe pixels. Text (tEXt, zTXt, iTXt), eXIf and tIME are not.
+_PNG_ALLOWED = {
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP",
+    b"pHYs", b"sBIT", b"bKGD",
+}  # fmt: skip
+
+
+def image_metadata_problems(data: bytes) -> list[str]:
+    """Every metadata segment of a JPEG or PNG image (posters, contact sheets, thumbnails).
+
+    An allow-list like :data:`ALLOWED_TAGS`: anything that is not picture data
+    or a colour description is reported, as is an image in another format.
+
+    Args:
+        data: The image file's bytes.
+
+    Returns:
+        Human-readable problems; empty when the image carries nothing else.
+    """
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_problems(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png_problems(data)
+    return ["not a JPEG or PNG image: its metadata cannot be checked"]
+
+
+def _jpeg_problems(data: bytes) -> list[str]:
+    problems, pos = [], 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return [*problems, f"JPEG structure broken at byte {pos}"]
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: only entropy-coded picture data follows
+            return problems
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xFE:
+            problems.append(f"JPEG comment {segment[:40]!r}")
+        elif 0xE0 <= marker <= 0xEF and marker not in _JPEG_ALLOWED:
+            problems.append(f"JPEG APP{marker - 0xE0} segment {segment[:12]!r}")
+        pos += 2 + length
+    return [*problems, "JPEG ends before its picture data"]
+
+
+def _png_problems(data: bytes) -> list[str]:
+    problems, pos = [], 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if kind not in _PNG_ALLOWED:
+            problems.append(f"PNG {kind.decode('latin-1')} chunk")
+        if kind == b"IEND":
+            return problems
+        pos += 12 + length
+    return [*problems, "PNG ends before its IEND chunk"]
