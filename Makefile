@@ -16,7 +16,7 @@ SOURCE ?= sample_media
 # Debian packages: what the pipeline needs to run, and what the tests add.
 # libass cannot draw colour emoji fonts; Symbola gives it monochrome emoji.
 RUN_DEBS := ffmpeg fontconfig fonts-noto-core fonts-noto-cjk fonts-symbola fonts-dejavu-core
-TEST_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus
+TEST_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus chromium
 
 .PHONY: setup setup-test run test lint bench clean debs-run debs-test
 

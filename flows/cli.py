@@ -91,6 +91,21 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from processing.review import apply_decisions, build_review
+
+    out = Path(args.out)
+    if args.action == "apply":
+        d = apply_decisions(Path(args.file), out, applied_by=args.by)
+        print(
+            f"recorded {len(d.order)} approved and {len(d.rejected)} rejected clips "
+            f"by {d.applied_by} in {out / 'decisions.json'}"
+        )
+    page = build_review(out)
+    print(f"review page: {page}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reel",
@@ -109,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     cf = sub.add_parser("config", help="print every setting with its default, or check a file")
     cf.add_argument("--check", metavar="FILE", help="validate FILE instead of printing defaults")
     cf.set_defaults(func=cmd_config)
+
+    rv = sub.add_parser("review", help="the editors' review page and their decisions")
+    rv_sub = rv.add_subparsers(dest="action", required=True)
+    rb = rv_sub.add_parser("build", help="(re)build OUT/review/index.html")
+    rb.add_argument("--out", required=True, help="the output folder `reel process` wrote")
+    rb.set_defaults(func=cmd_review)
+    ra = rv_sub.add_parser(
+        "apply", help="record a decisions.json exported from the review page (keeps history)"
+    )
+    ra.add_argument("file", help="decisions.json downloaded from the review page")
+    ra.add_argument("--out", required=True, help="the output folder the decisions are for")
+    ra.add_argument("--by", help="who applies them (default: the editor named in the file)")
+    ra.set_defaults(func=cmd_review)
     return p
 
 

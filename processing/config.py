@@ -62,6 +62,24 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Quality:
+    """Thresholds of the quality flags; see ``processing.quality`` and ``[quality]``."""
+
+    dark_luma: float
+    blurry_sharpness: float
+    silence_db: float
+    silent_fraction: float
+    freeze_noise: float
+    frozen_seconds: float
+    black_luma: float
+    black_pixels: float
+    black_seconds: float
+    face_fraction: float
+    duplicate_bits: int
+    duplicate_fraction: float
+
+
+@dataclass(frozen=True)
 class Captions:
     font: str
     show_hashtag: bool
@@ -96,6 +114,7 @@ class Config:
     output: Output
     loudness: Loudness
     limits: Limits
+    quality: Quality
     captions: Captions
     anonymize: Anonymize
     ingest: Ingest
@@ -129,6 +148,7 @@ _SECTIONS = {
     "output": Output,
     "loudness": Loudness,
     "limits": Limits,
+    "quality": Quality,
     "captions": Captions,
     "anonymize": Anonymize,
     "ingest": Ingest,
@@ -237,5 +257,13 @@ def _validate(cfg: Config) -> None:
         problems.append("limits.min_duration must be positive and below limits.max_duration")
     if loud.target_tp >= 0 or loud.target_i >= 0:
         problems.append("loudness.target_i and loudness.target_tp must be negative")
+    q = cfg.quality
+    shares = (q.dark_luma, q.silent_fraction, q.freeze_noise, q.black_luma, q.black_pixels,
+              q.face_fraction, q.duplicate_fraction)  # fmt: skip
+    if not all(0 <= v <= 1 for v in shares) or not 0 <= q.duplicate_bits <= 64:
+        problems.append(
+            "quality: luma, fractions and freeze_noise must be between 0 and 1, "
+            "duplicate_bits between 0 and 64"
+        )
     if problems:
         raise ConfigError("; ".join(problems))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import ffmpeg
+from . import ffmpeg, quality
 from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
@@ -27,6 +27,7 @@ from .loudness import SimulateFn, measure_file, plan_gain
 from .normalize import encode, plan_render
 from .probe import probe
 from .report import Entry, write_report
+from .review import build_review
 from .sidecar import Sidecar, parse_sidecar
 from .storage import Source, Upload, display_key
 from .verify import conformance_problems, scrub_problems
@@ -135,6 +136,8 @@ def process_submission(
     if cached is not None:
         entry = Entry.from_record(cached, sub, key)
         entry.cached = True
+        if quality.refresh(entry, clip, cfg):
+            write_json(record, {**cached, "flags": entry.flags, "quality": entry.quality})
         return entry
 
     log_file = out / "logs" / f"{sub.id}.log"
@@ -244,6 +247,8 @@ def process_submission(
     )
     entry.attach(sub)
     entry.warnings = warnings
+    content = plan.fg_size if plan.background else None
+    quality.assess(entry, clip, cfg, content=content, duration=plan.duration)
     write_json(record, entry.as_dict())
     return entry
 
@@ -272,7 +277,9 @@ def process_batch(
         entries.append(entry)
         if progress:
             progress.clip_finished(entry)
+    quality.mark_duplicates(entries, cfg.quality)
     write_report(out, source.uri, cfg, entries)
+    build_review(out)
     return entries
 
 

@@ -52,6 +52,11 @@ class Entry:
     render_key: str | None = None
     seconds: float | None = None
     cached: bool = False
+    flags: dict[str, dict[str, Any]] | None = None
+    """Quality flags of the rendered clip (see ``processing.quality``): flag name →
+    ``{"raised": bool, "value": float, "threshold": float}``; None when not measured."""
+    quality: dict[str, Any] | None = None
+    """What re-flagging needs without decoding: fingerprint, analysed region, settings key."""
 
     @classmethod
     def rejected(

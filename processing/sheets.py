@@ -1,0 +1,124 @@
+"""Poster frames and contact sheets of rendered clips, for the review page.
+
+One decode per clip pulls :data:`SHEET_FRAMES` evenly spaced frames (small,
+RGB); the poster is one of them at a larger size, the contact sheet is all of
+them tiled with their timestamps drawn by OpenCV. Both are small JPEGs cached
+next to the page under a name that includes the clip's render key, so each is
+built once per rendered clip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import ffmpeg
+from .errors import FFmpegError
+from .fsutil import atomic_output
+
+#: Frames on a contact sheet, and its layout (columns x rows).
+SHEET_FRAMES = 8
+SHEET_COLUMNS = 4
+#: Width of one tile of the sheet, and of the poster.
+TILE_WIDTH = 240
+POSTER_WIDTH = 480
+JPEG_QUALITY = 72
+
+
+@dataclass(frozen=True)
+class Thumbs:
+    """The poster and contact sheet of one clip."""
+
+    poster: Path
+    sheet: Path
+    times: tuple[float, ...]
+    """Seconds into the clip of each tile."""
+
+
+def thumbs(
+    clip: Path,
+    folder: Path,
+    key: str,
+    *,
+    frame: tuple[int, int],
+    duration: float,
+    timeout: float | None = None,
+) -> Thumbs:
+    """Build (or reuse) the poster and contact sheet of ``clip`` in ``folder``.
+
+    Args:
+        clip: A rendered clip.
+        folder: Where the JPEGs are kept.
+        key: Names them; changes when the clip is rendered again (its id and render key).
+        frame: The clip's width and height.
+        duration: Its length in seconds.
+        timeout: Seconds the decode may take.
+
+    Raises:
+        FFmpegError: The clip could not be decoded.
+    """
+    poster, sheet = folder / f"{key}-poster.jpg", folder / f"{key}-sheet.jpg"
+    step = duration / SHEET_FRAMES if duration > 0 else 1.0
+    # Each tile shows the middle of its slice of the clip, never the very first frame.
+    times = tuple(round((i + 0.5) * step, 2) for i in range(SHEET_FRAMES))
+    if poster.is_file() and sheet.is_file():
+        return Thumbs(poster, sheet, times)
+    w = POSTER_WIDTH
+    h = max(2, round(frame[1] * w / frame[0] / 2) * 2)
+    frames = list(_frames(clip, w, h, times, timeout))
+    if not frames:
+        raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_jpeg(poster, frames[min(len(frames) - 1, len(frames) // 3)])
+    _write_jpeg(sheet, contact_sheet(frames, times[: len(frames)]))
+    return Thumbs(poster, sheet, times)
+
+
+def contact_sheet(frames: list[np.ndarray], times: tuple[float, ...]) -> np.ndarray:
+    """Tile ``frames`` (RGB) :data:`SHEET_COLUMNS` across with a timestamp on each."""
+    h0, w0 = frames[0].shape[:2]
+    tw = TILE_WIDTH
+    th = max(2, round(h0 * tw / w0))
+    tiles = []
+    for img, t in zip(frames, times, strict=True):
+        tile = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
+        label = f"{int(t // 60)}:{t % 60:04.1f}"
+        cv2.rectangle(tile, (0, th - 20), (8 + 9 * len(label), th), (16, 16, 24), -1)
+        cv2.putText(
+            tile, label, (4, th - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+            cv2.LINE_AA,
+        )  # fmt: skip
+        tiles.append(tile)
+    while len(tiles) % SHEET_COLUMNS:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i : i + SHEET_COLUMNS]) for i in range(0, len(tiles), SHEET_COLUMNS)]
+    return np.vstack(rows)
+
+
+def _frames(
+    clip: Path, w: int, h: int, times: tuple[float, ...], timeout: float | None
+) -> list[np.ndarray]:
+    """RGB frames nearest to ``times`` (evenly spaced), one decode."""
+    rate = 1.0 / (times[1] - times[0]) if len(times) > 1 else 1.0
+    args = [
+        "-v", "error", "-skip_frame", "noref", "-i", ffmpeg.input_path(clip), "-map", "0:v:0",
+        "-vf", f"fps=fps={rate:.6f}:start_time={times[0]:.3f},scale={w}:{h}:flags=area",
+        "-frames:v", str(len(times)), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]  # fmt: skip
+    return [
+        np.frombuffer(chunk, np.uint8).reshape(h, w, 3).copy()
+        for chunk in ffmpeg.stream(args, w * h * 3, timeout=timeout)
+    ]
+
+
+def _write_jpeg(dst: Path, rgb: np.ndarray) -> None:
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    )
+    if not ok:  # pragma: no cover - OpenCV cannot fail on a valid array
+        raise RuntimeError(f"OpenCV could not encode {dst.name}")
+    with atomic_output(dst) as part:
+        part.write_bytes(data.tobytes())
