@@ -157,7 +157,8 @@ def run(
 
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("a", encoding="utf-8") as fh:
+        # A file name with undecodable bytes must not stop the batch (surrogates).
+        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
 
     tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
@@ -239,7 +240,8 @@ def stream(
         err_file.seek(0)
         stderr = err_file.read().decode("utf-8", "replace")
     if log_file is not None:
-        with log_file.open("a", encoding="utf-8") as fh:
+        # A file name with undecodable bytes must not stop the batch (surrogates).
+        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
     tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
     if expired.is_set():
@@ -313,7 +315,8 @@ def feed(
         err_file.seek(0)
         stderr = err_file.read().decode("utf-8", "replace")
     if log_file is not None:
-        with log_file.open("a", encoding="utf-8") as fh:
+        # A file name with undecodable bytes must not stop the batch (surrogates).
+        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
     tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
     if expired.is_set():

@@ -270,9 +270,21 @@ def process_batch(
     for i, sub in enumerate(subs):
         if progress:
             progress.clip_started(display_key(sub.upload.key), i, len(subs))
-        entry = process_submission(
-            sub, source, out, cfg, work, progress.clip_progress if progress else None
-        )
+        try:
+            entry = process_submission(
+                sub, source, out, cfg, work, progress.clip_progress if progress else None
+            )
+        except Exception as exc:  # a bug met on one upload must not cost the others
+            log.exception("internal error on %s", display_key(sub.upload.key))
+            entry = Entry.rejected(
+                sub.id,
+                display_key(sub.upload.key),
+                "internal_error",
+                f"An internal error stopped this clip ({type(exc).__name__}: {exc}); "
+                "the rest of the batch went on. Please report it.",
+                sub.upload,
+                sub=sub,
+            )
         log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
         entries.append(entry)
         if progress:
@@ -300,5 +312,5 @@ def _scaled(cb: Callable[[float], None] | None, total: float) -> Callable[[float
 
 
 def _log_line(log_file: Path, text: str) -> None:
-    with log_file.open("a", encoding="utf-8") as fh:
+    with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
         fh.write(text + "\n")

@@ -99,7 +99,8 @@ def image_metadata_problems(data: bytes) -> list[str]:
 
 
 def _jpeg_problems(data: bytes) -> list[str]:
-    problems, pos = [], 2
+    problems: list[str] = []
+    pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             return [*problems, f"JPEG structure broken at byte {pos}"]
@@ -120,7 +121,8 @@ def _jpeg_problems(data: bytes) -> list[str]:
 
 
 def _png_problems(data: bytes) -> list[str]:
-    problems, pos = [], 8
+    problems: list[str] = []
+    pos = 8
     while pos + 8 <= len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
         kind = data[pos + 4 : pos + 8]
