@@ -121,7 +121,7 @@ def build_review(
             _toolbar(report, len(rendered), len(refused)),
             '<main id="main">',
             _keys_help(),
-            _compilation(manifest, url),
+            _compilation(manifest, url, names, decisions),
             _order_section(),
             _section(
                 "review",
@@ -280,7 +280,12 @@ are off while you type in a text field; in a video player the arrow keys seek.</
 uses only approved clips, in this order.</p></details>"""
 
 
-def _compilation(manifest: dict[str, Any] | None, url: UrlFor) -> str:
+def _compilation(
+    manifest: dict[str, Any] | None,
+    url: UrlFor,
+    names: dict[str, str],
+    decisions: Decisions | None,
+) -> str:
     if manifest is None:
         return """<section id="compilation" aria-labelledby="comp-h">
 <h2 id="comp-h">Compilation</h2>
@@ -296,8 +301,8 @@ then build this page again (<code>reel review build</code>).</p></section>"""
     left_html = ""
     if left:
         items = "".join(
-            f"<li><code>{_e(x.get('id') or x.get('source') or '?')}</code> "
-            f"{_e(x.get('reason') or '')}</li>"
+            f'<li><span dir="auto">{_e(names.get(str(x.get("id")), x.get("id") or "?"))}</span>'
+            f": {_e(x.get('reason') or '')}</li>"
             for x in left
         )
         left_html = (
@@ -305,6 +310,11 @@ then build this page again (<code>reel review build</code>).</p></section>"""
             f"<ul>{items}</ul></details>"
         )
     built = f" · built {_e(manifest['built_at'])}" if manifest.get("built_at") else ""
+    if decisions and _later(decisions.applied_at, manifest.get("built_at")):
+        built += (
+            ' <strong class="stale">Decisions were applied after this compilation was built:'
+            " run <code>reel compile</code> again.</strong>"
+        )
     chapters = chapters or '<li class="empty">No chapters</li>'
     src = _e(url(manifest["output"]))
     return f"""<section id="compilation" aria-labelledby="comp-h">
@@ -315,6 +325,14 @@ then build this page again (<code>reel review build</code>).</p></section>"""
    aria-label="Compilation preview"></video>
   <nav aria-label="Chapters"><h3>Chapters</h3><ol class="chapters">{chapters}</ol></nav>
 </div>{left_html}</section>"""
+
+
+def _later(a: Any, b: Any) -> bool:
+    """Whether ISO time ``a`` is after ``b`` (False when either is missing or unreadable)."""
+    try:
+        return datetime.fromisoformat(str(a)) > datetime.fromisoformat(str(b))
+    except (TypeError, ValueError):
+        return False
 
 
 def _order_section() -> str:

@@ -22,6 +22,7 @@ import pytest
 
 from processing.decisions import DecisionsError, apply_decisions, load_decisions
 from processing.review import build_review
+from processing.verify import image_metadata_problems
 from tests import reviewgen as rg
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -144,9 +145,10 @@ def test_contact_sheets_and_posters_are_small_jpegs_built_once(batch: rg.ReviewB
     media = batch.out / "review" / "media"
     sheets = sorted(media.glob("*-sheet.jpg"))
     assert len(sheets) == len(_rendered_ids(batch.out))
-    for sheet in sheets:
-        data = sheet.read_bytes()
+    for picture in media.iterdir():
+        data = picture.read_bytes()
         assert data[:3] == b"\xff\xd8\xff" and len(data) < 120_000
+        assert image_metadata_problems(data) == []  # no EXIF, comments or encoder names
     before = {p: p.stat().st_mtime_ns for p in media.iterdir()}
     build_review(batch.out)
     assert {p: p.stat().st_mtime_ns for p in media.iterdir()} == before
@@ -358,4 +360,52 @@ def test_the_page_works_from_a_web_server_too(out: Path, browser: Any) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+    assert [u for u in requests if not _allowed(u)] == []
+
+
+@pytest.mark.slow
+def test_the_compilation_obeys_the_editors_and_previews_on_the_page(
+    batch: rg.ReviewBatch, out: Path, browser: Any, tmp_path: Path
+) -> None:
+    """From a rendered batch to an approved, reordered compilation, checked in the browser."""
+    pytest.importorskip("processing.assemble", reason="the compilation is not in this tree yet")
+    a, b = batch.id("clean-turned.mp4"), batch.id("face.mp4")
+    c = batch.id("clean-fractal.mp4")
+    apply_decisions(_decisions({b: "approved", a: "approved", c: "rejected"}, [b, a]), out)
+    config = tmp_path / "campaign.toml"
+    config.write_text('[output]\nx264_preset = "superfast"\n', "utf-8")  # as the clips
+    result = _reel("compile", "--out", str(out), "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "compilation" / "manifest.json").read_text("utf-8"))
+    clips = [s for s in manifest["segments"] if s["kind"] == "clip"]
+    assert [s["id"] for s in clips] == [b, a]
+
+    result = _reel("review", "build", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.goto((out / "review" / "index.html").as_uri())
+    played = page.evaluate(PLAY_ALL, "#compilation-video")
+    assert played[0]["error"] is None and played[0]["advanced"] >= 0.4, played
+    assert played[0]["duration"] == pytest.approx(manifest["duration"], abs=0.1)
+    # The second clip's chapter button, pressed with the keyboard, seeks to its start.
+    second = page.locator(f'#compilation button[data-seek="{clips[1]["start"]:.3f}"]')
+    assert clips[1]["label"] in second.inner_text()
+    second.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "t => document.getElementById('compilation-video').currentTime >= t",
+        arg=clips[1]["start"],
+        timeout=15000,
+    )
+    page.screenshot(path=str(tmp_path / "review-compilation.png"))
+    context.close()
+    assert 'class="stale"' not in (out / "review" / "index.html").read_text("utf-8")
+    # New decisions make the preview stale, and the page says so (apply rebuilds it).
+    exported = tmp_path / "decisions.json"
+    exported.write_text(json.dumps(_decisions({a: "approved"}, [a]) | {"editor": "Bo"}))
+    assert _reel("review", "apply", str(exported), "--out", str(out)).returncode == 0
+    assert 'class="stale"' in (out / "review" / "index.html").read_text("utf-8")
     assert [u for u in requests if not _allowed(u)] == []
