@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -17,11 +18,13 @@ def atomic_output(dst: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dst``; move it into place only on success.
 
     The temporary file lives in the destination folder (same filesystem, so
-    :func:`os.replace` is atomic) and is removed if the block raises.
+    :func:`os.replace` is atomic) and is removed if the block raises. It is
+    locked while the block runs, so that :func:`remove_orphaned_parts` can tell
+    it from the leftover of a writer that was killed.
     """
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
+    fcntl.flock(fd, fcntl.LOCK_EX)
     part = Path(tmp)
     try:
         yield part
@@ -30,6 +33,35 @@ def atomic_output(dst: Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
         raise
+    finally:
+        os.close(fd)
+
+
+def remove_orphaned_parts(folder: Path) -> list[Path]:
+    """Delete the partial files of writers that died (SIGKILL, power cut) in ``folder``.
+
+    A partial file whose writer is alive is locked (see :func:`atomic_output`)
+    and kept; the lock of a dead process is gone with it.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for part in sorted(folder.glob(".*.part")):
+        try:
+            fd = os.open(part, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        else:
+            part.unlink(missing_ok=True)
+            removed.append(part)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def write_json(dst: Path, data: Any) -> None:

@@ -21,7 +21,7 @@ from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
 from .errors import FFmpegError, FFmpegTimeout, Rejection
-from .fsutil import sha256_file, write_json
+from .fsutil import remove_orphaned_parts, sha256_file, write_json
 from .health import audio_prefilters, check
 from .loudness import SimulateFn, measure_file, plan_gain
 from .normalize import encode, plan_render
@@ -266,6 +266,9 @@ def process_batch(
     out.mkdir(parents=True, exist_ok=True)
     work = workdir or out / ".work"
     work.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "clips"):
+        if folder.is_dir() and (orphans := remove_orphaned_parts(folder)):
+            log.info("removed %d partial file(s) of an interrupted run", len(orphans))
     subs, entries = identify(source, source.list_uploads(), cfg, work)
     for i, sub in enumerate(subs):
         if progress:
