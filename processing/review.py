@@ -46,6 +46,9 @@ UrlFor = Callable[[str], str]
 PAGE = "review/index.html"
 MEDIA = "review/media"
 
+#: Clips named on a duplicate flag; the rest are counted.
+DUPLICATES_SHOWN = 4
+
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -408,8 +411,10 @@ def _flags(s: dict[str, Any], names: dict[str, str]) -> str:
             if name == "duplicate" and isinstance(f.get("of"), list) and f["of"]:
                 links = ", ".join(
                     f'<a href="#c-{_e(i)}" dir="auto">{_e(names.get(str(i), i))}</a>'
-                    for i in f["of"]
+                    for i in f["of"][:DUPLICATES_SHOWN]
                 )
+                if len(f["of"]) > DUPLICATES_SHOWN:
+                    links += f" and {len(f['of']) - DUPLICATES_SHOWN} more"
                 text = f"{_e(rule.label)} of {links} ({_e(value)} {_e(rule.measure)})"
             chips.append(
                 f'<li class="flag" data-flag="{_e(name)}" title="flagged {_e(when)}">{text}</li>'
