@@ -204,7 +204,9 @@ def test_the_face_scan_keeps_memory_flat(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    strict=True,
+    # Not strict: when quality flags cannot be measured (a warning, not an error)
+    # the frames are not kept and this passes by accident.
+    strict=False,
     reason="processing.quality.measure keeps every sampled frame (list(sample_frames(...))): "
     "about 0.45 MB per second of clip, up to ~55 MB at limits.max_duration = 120 s",
 )
