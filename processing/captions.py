@@ -36,7 +36,7 @@ def ass_literal(text: str) -> str:
     return text.replace("{", "\\{").replace("}", "\\}")
 
 
-def _colour(rgb: int, alpha: int = 0) -> str:
+def ass_colour(rgb: int, alpha: int = 0) -> str:
     r, g, b = (rgb >> 16) & 0xFF, (rgb >> 8) & 0xFF, rgb & 0xFF
     return f"&H{alpha:02X}{b:02X}{g:02X}{r:02X}"
 
@@ -51,9 +51,9 @@ def build_ass(spec: CaptionSpec, width: int, height: int) -> str:
     margin_x = round(80 * scale)
     name_size = round(64 * scale)
     tag_size = round(46 * scale)
-    white = _colour(0xFFFFFF)
-    box = _colour(0x101018, alpha=0x50)
-    accent = _colour(0xB0124A, alpha=0x30)  # campaign crimson behind the hashtag
+    white = ass_colour(0xFFFFFF)
+    box = ass_colour(0x101018, alpha=0x50)
+    accent = ass_colour(0xB0124A, alpha=0x30)  # campaign crimson behind the hashtag
     fmt = (
         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "

@@ -6,6 +6,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,54 @@ class Ingest:
 
 
 @dataclass(frozen=True)
+class Compilation:
+    language: str
+    year: int
+    require_consent: bool
+    max_total_seconds: float
+    title_seconds: float
+    end_seconds: float
+    crossfade_seconds: float
+
+    def resolved_year(self, today: date | None = None) -> int:
+        """The year of the March 29 this compilation is for."""
+        if self.year:
+            return self.year
+        today = today or date.today()
+        return today.year if (today.month, today.day) <= (3, 29) else today.year + 1
+
+
+@dataclass(frozen=True)
+class Orchestration:
+    max_parallel_encodes: int
+    approval_timeout_hours: float
+    storage_retries: int
+    storage_retry_delay_seconds: float
+
+
+@dataclass(frozen=True)
+class Schedules:
+    source: str
+    out: str
+    nightly_cron: str
+    compilation_cron: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class CardText:
+    """What the title and end cards say in one language."""
+
+    title: str
+    subtitle: str
+    end_title: str
+    end_lines: tuple[str, ...]
+    title_chapter: str
+    end_chapter: str
+    anonymous: str
+
+
+@dataclass(frozen=True)
 class Config:
     """All campaign settings. Build with :func:`load_config`."""
 
@@ -118,7 +167,15 @@ class Config:
     captions: Captions
     anonymize: Anonymize
     ingest: Ingest
+    compilation: Compilation
+    orchestration: Orchestration
+    schedules: Schedules
+    cards: dict[str, CardText]
     source_file: Path | None = field(default=None, compare=False)
+
+    def card_text(self) -> CardText:
+        """The card texts in ``compilation.language``."""
+        return self.cards[self.compilation.language]
 
     def render_fingerprint(self) -> str:
         """A short hash of every setting that changes how a clip is rendered.
@@ -142,6 +199,18 @@ class Config:
         d.pop("source_file")
         return d
 
+    def cards_fingerprint(self) -> str:
+        """A short hash of what the cards depend on (their text, frame and codec)."""
+        relevant = {
+            "pipeline": PIPELINE_VERSION,
+            "output": asdict(self.output),
+            "captions_font": self.captions.font,
+            "hashtag": self.campaign.hashtag,
+            "compilation": asdict(self.compilation),
+            "text": asdict(self.card_text()),
+        }
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
 
 _SECTIONS = {
     "campaign": Campaign,
@@ -152,6 +221,9 @@ _SECTIONS = {
     "captions": Captions,
     "anonymize": Anonymize,
     "ingest": Ingest,
+    "compilation": Compilation,
+    "orchestration": Orchestration,
+    "schedules": Schedules,
 }
 
 
@@ -183,6 +255,12 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> None:
     for section, values in extra.items():
+        if section == "cards" and isinstance(values, dict):
+            for lang, text in values.items():
+                if not isinstance(text, dict):
+                    raise ConfigError(f"{where}: [cards.{lang}] must be a table")
+                base["cards"].setdefault(lang, {}).update(text)
+            continue
         if section not in base:
             raise ConfigError(
                 f"{where}: unknown section [{section}]; known sections: {', '.join(base)}"
@@ -205,7 +283,22 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
             value = data[name][f.name]
             values[f.name] = _coerce(f"{name}.{f.name}", value, str(f.type))
         built[name] = cls(**values)
-    cfg = Config(**built, source_file=path)
+    cards = {}
+    for lang, text in data["cards"].items():
+        missing = [f.name for f in fields(CardText) if f.name not in text]
+        unknown = [k for k in text if k not in {f.name for f in fields(CardText)}]
+        if missing or unknown:
+            raise ConfigError(
+                f"[cards.{lang}]: missing {', '.join(missing) or 'nothing'}; "
+                f"unknown {', '.join(unknown) or 'nothing'}"
+            )
+        cards[lang] = CardText(
+            **{
+                f.name: _coerce(f"cards.{lang}.{f.name}", text[f.name], str(f.type))
+                for f in fields(CardText)
+            }
+        )
+    cfg = Config(**built, cards=cards, source_file=path)
     _validate(cfg)
     return cfg
 
@@ -264,6 +357,11 @@ def _validate(cfg: Config) -> None:
         problems.append(
             "quality: luma, fractions and freeze_noise must be between 0 and 1, "
             "duplicate_bits between 0 and 64"
+        )
+    if cfg.compilation.language not in cfg.cards:
+        problems.append(
+            f"compilation.language {cfg.compilation.language!r} has no [cards."
+            f"{cfg.compilation.language}] table (have: {', '.join(sorted(cfg.cards))})"
         )
     if problems:
         raise ConfigError("; ".join(problems))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,8 @@ def atomic_output(dst: Path) -> Iterator[Path]:
     part = Path(tmp)
     try:
         yield part
+        # mkstemp makes the file private (0600); outputs are meant to be served.
+        os.chmod(part, 0o666 & ~_umask())
         os.replace(part, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -62,6 +65,19 @@ def remove_orphaned_parts(folder: Path) -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+@functools.cache
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def write_json(dst: Path, data: Any) -> None:

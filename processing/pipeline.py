@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -24,7 +26,7 @@ from .errors import FFmpegError, FFmpegTimeout, Rejection
 from .fsutil import remove_orphaned_parts, sha256_file, write_json
 from .health import audio_prefilters, check
 from .loudness import SimulateFn, measure_file, plan_gain
-from .normalize import encode, plan_render
+from .normalize import encode, master_path, plan_render
 from .probe import probe
 from .report import Entry, write_report
 from .review import build_review
@@ -138,7 +140,7 @@ def process_submission(
         entry.cached = True
         if quality.refresh(entry, clip, cfg):
             write_json(record, {**cached, "flags": entry.flags, "quality": entry.quality})
-        return entry
+        return _apply_consent(entry, cfg)
 
     log_file = out / "logs" / f"{sub.id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -184,6 +186,7 @@ def process_submission(
         ]
         if problems:
             clip.unlink(missing_ok=True)
+            master_path(clip).unlink(missing_ok=True)
             raise Rejection(
                 "output_check_failed", "The rendered clip failed its checks: " + "; ".join(problems)
             )
@@ -244,12 +247,25 @@ def process_submission(
         ),
         render_key=rkey,
         seconds=round(time.monotonic() - started, 2),
+        rendered_by=f"{socket.gethostname()}:{os.getpid()}",
     )
     entry.attach(sub)
     entry.warnings = warnings
     content = plan.fg_size if plan.background else None
     quality.assess(entry, clip, cfg, content=content, duration=plan.duration)
     write_json(record, entry.as_dict())
+    return _apply_consent(entry, cfg)
+
+
+def _apply_consent(entry: Entry, cfg: Config) -> Entry:
+    """Rendered clips without ``consent: true`` are kept out of the compilation."""
+    if cfg.compilation.require_consent and entry.consent is not True:
+        entry.status = "excluded"
+        entry.code = "no_consent"
+        entry.reason = (
+            "The sidecar does not say \"consent\": true, and compilation.require_consent "
+            "is on: the clip is rendered for review but left out of the compilation."
+        )
     return entry
 
 
@@ -273,29 +289,54 @@ def process_batch(
     for i, sub in enumerate(subs):
         if progress:
             progress.clip_started(display_key(sub.upload.key), i, len(subs))
-        try:
-            entry = process_submission(
-                sub, source, out, cfg, work, progress.clip_progress if progress else None
-            )
-        except Exception as exc:  # a bug met on one upload must not cost the others
-            log.exception("internal error on %s", display_key(sub.upload.key))
-            entry = Entry.rejected(
-                sub.id,
-                display_key(sub.upload.key),
-                "internal_error",
-                f"An internal error stopped this clip ({type(exc).__name__}: {exc}); "
-                "the rest of the batch went on. Please report it.",
-                sub.upload,
-                sub=sub,
-            )
-        log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
+        entry = process_safely(
+            sub, source, out, cfg, work, progress.clip_progress if progress else None
+        )
         entries.append(entry)
         if progress:
             progress.clip_finished(entry)
-    quality.mark_duplicates(entries, cfg.quality)
-    write_report(out, source.uri, cfg, entries)
-    build_review(out)
+    finish_batch(out, source.uri, cfg, entries)
     return entries
+
+
+def process_safely(
+    sub: Submission,
+    source: Source,
+    out: Path,
+    cfg: Config,
+    workdir: Path,
+    on_progress: Callable[[float], None] | None = None,
+) -> Entry:
+    """:func:`process_submission`, turning an unexpected bug into a rejection.
+
+    Storage errors (``OSError``) still propagate: they are transient and the
+    orchestrator retries them.
+    """
+    try:
+        entry = process_submission(sub, source, out, cfg, workdir, on_progress)
+    except OSError:
+        raise
+    except Exception as exc:  # a bug met on one upload must not cost the others
+        log.exception("internal error on %s", display_key(sub.upload.key))
+        entry = Entry.rejected(
+            sub.id,
+            display_key(sub.upload.key),
+            "internal_error",
+            f"An internal error stopped this clip ({type(exc).__name__}: {exc}); "
+            "the rest of the batch went on. Please report it.",
+            sub.upload,
+            sub=sub,
+        )
+    log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
+    return entry
+
+
+def finish_batch(out: Path, source_uri: str, cfg: Config, entries: list[Entry]) -> Path:
+    """What follows the last clip: cross-clip flags, report.json, the review page."""
+    quality.mark_duplicates(entries, cfg.quality)
+    path = write_report(out, source_uri, cfg, entries)
+    build_review(out)
+    return path
 
 
 def _cached(record: Path, clip: Path, rkey: str) -> dict[str, Any] | None:

@@ -51,6 +51,8 @@ class Entry:
     warnings: list[str] = field(default_factory=list)
     render_key: str | None = None
     seconds: float | None = None
+    rendered_by: str | None = None
+    """``host:pid`` of the process that rendered the clip."""
     cached: bool = False
     flags: dict[str, dict[str, Any]] | None = None
     """Quality flags of the rendered clip (see ``processing.quality``): flag name →

@@ -17,9 +17,10 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
     "major_brand": None,
     "minor_version": None,
     "compatible_brands": None,
-    "handler_name": {"VideoHandler", "SoundHandler"},
+    # SubtitleHandler/eng: the QuickTime chapter track the muxer adds for chapters.
+    "handler_name": {"VideoHandler", "SoundHandler", "SubtitleHandler"},
     "vendor_id": {"[0][0][0][0]"},
-    "language": {"und"},
+    "language": {"und", "eng"},
     # The MP4 sample description's compressor-name field; ffmpeg 5.1 always fills it
     # with *our* encoder's name (versionless under +bitexact). Never the contributor's.
     "encoder": {"Lavc libx264"},

@@ -1,0 +1,280 @@
+"""Assemble the remembrance compilation by stream copy.
+
+Title card, the accepted clips in order, the call-to-action card: every segment
+was encoded with the same settings, so joining them is a copy with ffmpeg's
+concat demuxer and costs seconds, not an encode of every clip. A stream-copy
+concat of mismatched segments exits 0 and writes a broken file, so every
+segment's stream parameters are compared first; a segment that differs is
+re-normalized (conformed) once, never glued as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import ffmpeg
+from .cards import render_card
+from .compilation_checks import check_compilation
+from .compilation_files import write_sidecars
+from .config import Config
+from .conform import conform, signature, signature_diff
+from .errors import ReelError
+from .fsutil import atomic_output, write_json
+from .normalize import encoder_args, master_path
+from .timeline import Compilation, Segment, ffmetadata, with_starts
+
+log = logging.getLogger(__name__)
+
+
+class CompileError(ReelError):
+    """The compilation could not be built or failed its checks."""
+
+
+def select_clips(
+    report: dict[str, Any], cfg: Config, order: list[str] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The clip entries to include, in order, and the ones left out with why.
+
+    Args:
+        report: ``report.json`` as written by the pipeline.
+        order: Approved submission ids in the editors' order; ``None`` for
+            submission-time order of every accepted clip.
+    """
+    entries = report.get("submissions", [])
+    accepted = {e["id"]: e for e in entries if e.get("status") == "accepted" and e.get("output")}
+    left_out: list[dict[str, str]] = []
+    for e in entries:
+        if e.get("status") == "excluded":
+            left_out.append({"id": e["id"], "reason": e.get("reason") or "excluded"})
+    if order is None:
+        chosen = sorted(accepted.values(), key=lambda e: (e.get("submitted_at") or "", e["id"]))
+    else:
+        chosen = []
+        for sid in order:
+            if sid in accepted:
+                chosen.append(accepted[sid])
+            else:
+                left_out.append({"id": sid, "reason": "approved by the editors but not accepted"})
+        approved = set(order)
+        for sid in accepted:
+            if sid not in approved:
+                left_out.append({"id": sid, "reason": "not approved by the editors"})
+    return chosen, left_out
+
+
+def clip_segment(entry: dict[str, Any], out: Path, cfg: Config) -> Segment:
+    text = cfg.card_text()
+    anonymous = bool(entry.get("anonymize"))
+    name = None if anonymous else entry.get("name")
+    label = name or text.anonymous
+    silent = entry.get("output_i") is None or entry["output_i"] <= -60
+    return Segment(
+        kind="clip",
+        path=out / entry["output"],
+        duration=float(entry["duration"]),
+        label=label,
+        id=entry["id"],
+        source=entry.get("source"),
+        name=label,
+        message=None if anonymous else entry.get("message"),
+        credit=name if entry.get("consent") is True else None,
+        silent=silent,
+    )
+
+
+def cap_length(
+    clips: list[Segment], cards: float, cfg: Config
+) -> tuple[list[Segment], list[dict[str, str]]]:
+    """Keep clips in order while the total fits ``compilation.max_total_seconds``."""
+    cap = cfg.compilation.max_total_seconds
+    if cap <= 0:
+        return clips, []
+    kept: list[Segment] = []
+    left: list[dict[str, str]] = []
+    total = cards
+    for seg in clips:
+        if not left and total + seg.duration <= cap + 1e-6:
+            kept.append(seg)
+            total += seg.duration
+        else:
+            left.append({
+                "id": seg.id or "",
+                "reason": f"over the {cap:.0f} s length cap (compilation.max_total_seconds)",
+            })  # fmt: skip
+    return kept, left
+
+
+def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) -> Compilation:
+    """Build ``out/compilation/remembrance-<year>.mp4`` and its sidecars.
+
+    Raises:
+        CompileError: Nothing to compile, or the result failed its checks.
+    """
+    report_path = out / "report.json"
+    try:
+        report = json.loads(report_path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CompileError(
+            f"no readable {report_path}: run `reel process SOURCE --out {out}` first"
+        ) from exc
+    folder = out / "compilation"
+    chosen, left_out = select_clips(report, cfg, order)
+    if not chosen:
+        raise CompileError(
+            'no accepted clips to compile (check report.json: clips need "consent": true '
+            "in their sidecar while compilation.require_consent is on, and editors' approval "
+            "when decisions were recorded)"
+        )
+    title = render_card("title", cfg, folder / "cards")
+    end = render_card("end", cfg, folder / "cards")
+    clips = [clip_segment(e, out, cfg) for e in chosen]
+    clips, capped = cap_length(clips, title.duration + end.duration, cfg)
+    left_out += capped
+    segments = [
+        Segment("title", title.path, title.duration, title.chapter, silent=True),
+        *clips,
+        Segment("end", end.path, end.duration, end.chapter, silent=True),
+    ]
+    segments, conformed = _conform_all(segments, cfg, folder / "conformed")
+    year = cfg.compilation.resolved_year()
+    dst = folder / f"remembrance-{year}.mp4"
+    comp = Compilation(dst, year, segments, left_out, conformed)
+    if cfg.compilation.crossfade_seconds > 0:
+        comp.segments = with_starts(segments, cfg.compilation.crossfade_seconds)
+        with atomic_output(dst) as part:
+            _crossfade(comp.segments, part, cfg)
+            comp.checks = check_compilation(part, comp, cfg)
+    else:
+        comp.segments = with_starts(segments, 0.0)
+        with atomic_output(dst) as part:
+            _concat_copy(comp.segments, part, cfg)
+            comp.checks = check_compilation(part, comp, cfg)
+    write_sidecars(comp, folder, cfg)
+    _record_in_report(report_path, report, comp, out)
+    return comp
+
+
+def _conform_all(
+    segments: list[Segment], cfg: Config, folder: Path
+) -> tuple[list[Segment], list[str]]:
+    """Compare every segment with the title card; re-normalize those that differ."""
+    reference = signature(segments[0].path)
+    result, conformed = [], []
+    for seg in segments:
+        diff = signature_diff(reference, signature(seg.path))
+        if diff:
+            log.warning("segment %s differs (%s): re-normalizing", seg.path.name, "; ".join(diff))
+            path = conform(seg.path, folder, cfg, seg.duration)
+            conformed.append(f"{seg.path.name}: {'; '.join(diff)}")
+            diff = signature_diff(reference, signature(path))
+            if diff:
+                raise CompileError(f"{seg.path.name} still differs after re-normalizing: {diff}")
+            seg = Segment(**{**asdict(seg), "path": path})
+        result.append(seg)
+    return result, conformed
+
+
+def _concat_copy(segments: list[Segment], dst: Path, cfg: Config) -> None:
+    """Video joined by stream copy; sound rebuilt sample-exact from the audio masters.
+
+    Each segment's audio is taken from its lossless master (see
+    :func:`processing.normalize.build_command`), or decoded from the segment
+    itself where there is none (cards, conformed or older clips), trimmed to
+    exactly ``frames * sample_rate / fps`` samples, concatenated and encoded to
+    AAC once. No seam can shift the sound against the picture.
+    """
+    rate, fps = cfg.output.sample_rate, cfg.output.fps
+    with tempfile.TemporaryDirectory(prefix="reel-concat-") as tmp:
+        listing = Path(tmp) / "segments.ffconcat"
+        lines = ["ffconcat version 1.0"]
+        for seg in segments:
+            lines += [f"file {_concat_quote(seg.path)}", f"duration {seg.duration:.6f}"]
+        listing.write_text("\n".join(lines) + "\n", "utf-8")
+        chapters = Path(tmp) / "chapters.ffmeta"
+        chapters.write_text(ffmetadata(segments), "utf-8")
+        args = ["-f", "concat", "-safe", "0", "-i", ffmpeg.input_path(listing)]
+        args += ["-i", ffmpeg.input_path(chapters)]
+        graph = []
+        for k, seg in enumerate(segments):
+            samples = round(round(seg.duration * fps) * rate / fps)
+            master = master_path(seg.path)
+            if seg.kind == "clip" and master.is_file():
+                args += ["-i", ffmpeg.input_path(master)]
+                graph.append(f"[{k + 2}:a:0]atrim=end_sample={samples},asetpts=N/SR/TB[a{k}]")
+            else:
+                args += ["-i", ffmpeg.input_path(seg.path)]
+                graph.append(
+                    f"[{k + 2}:a:0]aresample={rate},apad,atrim=end_sample={samples},"
+                    f"asetpts=N/SR/TB[a{k}]"
+                )
+        inputs = "".join(f"[a{k}]" for k in range(len(segments)))
+        graph.append(f"{inputs}concat=n={len(segments)}:v=0:a=1[aout]")
+        script = Path(tmp) / "audio.graph"
+        script.write_text(";\n".join(graph), "utf-8")
+        out = cfg.output
+        ffmpeg.run(
+            [
+                *args,
+                "-filter_complex_script", str(script),
+                "-map", "0:v:0", "-map", "[aout]",
+                # Global tags from the chapters file (it has none): -map_metadata -1
+                # would also blank the chapter titles. Segments are already scrubbed.
+                "-map_metadata", "1", "-map_chapters", "1",
+                "-c:v", "copy",
+                "-c:a", "aac", "-profile:a", "aac_low", "-b:a", f"{out.audio_bitrate_kbps}k",
+                "-ar", str(rate), "-ac", "2",
+                "-fflags", "+bitexact", "-movflags", "+faststart",
+                "-f", "mp4", "-y", ffmpeg.input_path(dst),
+            ],
+            timeout=cfg.limits.timeout_base_seconds + 2 * sum(s.duration for s in segments) / 10,
+        )  # fmt: skip
+
+
+def _crossfade(segments: list[Segment], dst: Path, cfg: Config) -> None:
+    """Re-encode the whole sequence once with ``xfade``/``acrossfade`` between segments."""
+    d = cfg.compilation.crossfade_seconds
+    args: list[str] = []
+    for seg in segments:
+        args += ["-i", ffmpeg.input_path(seg.path)]
+    graph, v, a = [], "[0:v]", "[0:a]"
+    for i, seg in enumerate(segments[1:], start=1):
+        offset = seg.start
+        graph.append(f"{v}[{i}:v]xfade=transition=fade:duration={d}:offset={offset:.6f}[v{i}]")
+        graph.append(f"{a}[{i}:a]acrossfade=d={d}[a{i}]")
+        v, a = f"[v{i}]", f"[a{i}]"
+    with tempfile.TemporaryDirectory(prefix="reel-xfade-") as tmp:
+        chapters = Path(tmp) / "chapters.ffmeta"
+        chapters.write_text(ffmetadata(segments), "utf-8")
+        n = len(segments)
+        args += ["-i", ffmpeg.input_path(chapters), "-filter_complex", ";".join(graph)]
+        args += ["-map", v, "-map", a, *encoder_args(cfg, strip_metadata=False)]
+        args += ["-map_metadata", str(n), "-map_chapters", str(n)]
+        args += ["-f", "mp4", "-y", ffmpeg.input_path(dst)]
+        total = sum(s.duration for s in segments)
+        ffmpeg.run(args, timeout=cfg.limits.timeout_for(total))
+
+
+def _concat_quote(path: Path) -> str:
+    return "'" + ("file:" + str(path.absolute())).replace("'", "'\\''") + "'"
+
+
+def _record_in_report(
+    report_path: Path, report: dict[str, Any], comp: Compilation, out: Path
+) -> None:
+    """Add the compilation's summary to report.json (atomically)."""
+    report["compilation"] = {
+        "output": str(comp.output.relative_to(out)),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration": round(comp.duration, 3),
+        "clips": [s.id for s in comp.segments if s.kind == "clip"],
+        "left_out": comp.left_out,
+        "conformed": comp.conformed,
+        "checks": comp.checks,
+    }
+    write_json(report_path, report)

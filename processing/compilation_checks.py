@@ -1,0 +1,123 @@
+"""Checks on the rendered compilation; a failure fails the compile step."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+from . import ffmpeg
+from .config import Config
+from .errors import ReelError
+from .loudness import meter_filter, parse_ebur128
+from .probe import probe
+from .timeline import Compilation
+from .verify import scrub_problems
+
+#: Allowed difference between the file's duration and the sum of its segments.
+DURATION_TOLERANCE = 0.1
+#: Silent segments (cards, clips with no sound) are not held to the loudness target.
+LOUDNESS_TOLERANCE_LU = 1.0
+
+
+class CheckFailed(ReelError):
+    """The compilation did not pass its checks."""
+
+
+def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, Any]:
+    """Verify ``path``; return the measurements, raise :class:`CheckFailed` on a problem."""
+    fps = cfg.output.fps
+    out, _ = ffmpeg.run(
+        ["-v", "error", "-of", "json", "-show_streams", "-show_format", "-show_chapters",
+         ffmpeg.input_path(path)],
+        tool=ffmpeg.FFPROBE, timeout=120, stdout_capture=True,
+    )  # fmt: skip
+    data = json.loads(out)
+    problems: list[str] = []
+    video = next(s for s in data["streams"] if s["codec_type"] == "video")
+    audio = next(s for s in data["streams"] if s["codec_type"] == "audio")
+    expected = sum(s.duration for s in comp.segments) - (
+        cfg.compilation.crossfade_seconds * (len(comp.segments) - 1)
+    )
+    duration = float(data["format"]["duration"])
+    if abs(duration - expected) > DURATION_TOLERANCE:
+        problems.append(f"duration {duration:.3f} s is not the segments' {expected:.3f} s")
+    v_end = float(video.get("start_time", 0)) + float(video["duration"])
+    a_end = float(audio.get("start_time", 0)) + float(audio["duration"])
+    if abs(v_end - a_end) > 1 / fps:
+        problems.append(f"audio ends at {a_end:.3f} s but video at {v_end:.3f} s")
+    if (video["codec_name"], video.get("profile"), video["pix_fmt"]) != ("h264", "High", "yuv420p"):
+        problems.append(f"video is {video['codec_name']} {video.get('profile')} {video['pix_fmt']}")
+    if not moov_before_mdat(path):
+        problems.append("not fast-start (the index is after the media data)")
+    if len(data.get("chapters", [])) != len(comp.segments):
+        problems.append(
+            f"{len(data.get('chapters', []))} chapters for {len(comp.segments)} segments"
+        )
+
+    leaked = scrub_problems(probe(path))
+    if leaked:
+        problems.append(f"identifying tags in the output: {', '.join(leaked)}")
+
+    loudness = []
+    for seg in comp.segments:
+        if seg.silent:
+            continue
+        fade = cfg.compilation.crossfade_seconds
+        if fade > 0:
+            # Ends fade in and out: compare the window between the fades with the
+            # same window of the segment itself.
+            measured = segment_loudness(path, seg.start + fade, seg.duration - 2 * fade)
+            expected_i = segment_loudness(seg.path, fade, seg.duration - 2 * fade)
+        else:
+            measured = segment_loudness(path, seg.start, seg.duration)
+            expected_i = cfg.loudness.target_i
+        loudness.append({"id": seg.id, "integrated": measured})
+        if abs(measured - expected_i) > LOUDNESS_TOLERANCE_LU:
+            problems.append(
+                f"segment {seg.label!r} at {seg.start:.1f} s measures {measured:.1f} LUFS"
+            )
+    if problems:
+        raise CheckFailed(
+            "The compilation failed its checks and was not published: " + "; ".join(problems)
+        )
+    return {
+        "duration": duration,
+        "expected_duration": round(expected, 3),
+        "video_end": v_end,
+        "audio_end": a_end,
+        "segment_loudness": loudness,
+        "scrub_check": "passed",
+        "passed": True,
+    }
+
+
+def segment_loudness(path: Path, start: float, duration: float) -> float:
+    """Integrated loudness of ``duration`` seconds of ``path`` from ``start``."""
+    _, stderr = ffmpeg.run(
+        ["-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", ffmpeg.input_path(path),
+         "-map", "0:a:0", "-af", meter_filter(), "-f", "null", "-"],
+        timeout=120,
+    )  # fmt: skip
+    m = parse_ebur128(stderr)
+    return m.integrated if m else float("-inf")
+
+
+def moov_before_mdat(path: Path) -> bool:
+    """Whether the MP4 index comes before the media data (a browser can start at once)."""
+    with path.open("rb") as fh:
+        while True:
+            head = fh.read(8)
+            if len(head) < 8:
+                return False
+            size, kind = struct.unpack(">I4s", head)
+            if kind == b"moov":
+                return True
+            if kind == b"mdat":
+                return False
+            if size == 1:
+                size = struct.unpack(">Q", fh.read(8))[0] - 8
+            elif size == 0:
+                return False
+            fh.seek(size - 8, 1)

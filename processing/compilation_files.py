@@ -1,0 +1,110 @@
+"""Files that travel with the compilation: chapters, credits, subtitles, manifest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .config import Config
+from .fsutil import atomic_output, write_json
+from .timeline import Compilation, Segment
+
+
+def youtube_chapters(segments: list[Segment]) -> str:
+    """``00:00 Title card`` lines for a video description (YouTube's chapter format)."""
+    long = segments and segments[-1].start >= 3600
+    return "".join(f"{_clock(s.start, hours=bool(long))} {s.label}\n" for s in segments)
+
+
+def credits(comp: Compilation, cfg: Config) -> str:
+    """Names of contributors who consented and gave a name, in order of appearance."""
+    seen: list[str] = []
+    for seg in comp.segments:
+        if seg.credit and seg.credit not in seen:
+            seen.append(seg.credit)
+    text = cfg.card_text()
+    head = f"{text.title}\n{cfg.campaign.hashtag}\n\n"
+    return head + "".join(f"{name}\n" for name in seen)
+
+
+def _caption_text(seg: Segment) -> str:
+    lines = [seg.name or ""]
+    if seg.message:
+        lines.append(seg.message)
+    return "\n".join(line for line in lines if line)
+
+
+def srt(segments: list[Segment]) -> str:
+    """SubRip captions: each clip's name and message for the clip's whole length."""
+    blocks = []
+    clips = [s for s in segments if s.kind == "clip"]
+    for i, seg in enumerate(clips, start=1):
+        start, end = _srt_time(seg.start), _srt_time(seg.start + seg.duration)
+        blocks.append(f"{i}\n{start} --> {end}\n{_caption_text(seg)}\n")
+    return "\n".join(blocks)
+
+
+def webvtt(segments: list[Segment]) -> str:
+    """The same captions as WebVTT (for browsers)."""
+    blocks = ["WEBVTT\n"]
+    for seg in (s for s in segments if s.kind == "clip"):
+        start = _srt_time(seg.start).replace(",", ".")
+        end = _srt_time(seg.start + seg.duration).replace(",", ".")
+        text = _caption_text(seg).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = text.replace("-->", "--&gt;")
+        blocks.append(f"{start} --> {end}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def write_sidecars(comp: Compilation, folder: Path, cfg: Config) -> None:
+    """Write every companion file of the compilation next to it (atomically)."""
+    stem = comp.output.stem
+    texts = {
+        f"{stem}.chapters.txt": youtube_chapters(comp.segments),
+        f"{stem}.credits.txt": credits(comp, cfg),
+        f"{stem}.srt": srt(comp.segments),
+        f"{stem}.vtt": webvtt(comp.segments),
+    }
+    for name, text in texts.items():
+        with atomic_output(folder / name) as part:
+            part.write_text(text, "utf-8")
+    write_json(folder / "manifest.json", manifest(comp, folder))
+
+
+def manifest(comp: Compilation, folder: Path) -> dict[str, object]:
+    return {
+        "version": 1,
+        "output": f"compilation/{comp.output.name}",
+        "year": comp.year,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration": round(comp.duration, 3),
+        "segments": [
+            {
+                "kind": s.kind,
+                "id": s.id,
+                "source": s.source,
+                "label": s.label,
+                "start": round(s.start, 3),
+                "duration": round(s.duration, 3),
+                "file": str(s.path.relative_to(folder.parent))
+                if s.path.is_relative_to(folder.parent)
+                else s.path.name,
+            }
+            for s in comp.segments
+        ],
+        "left_out": comp.left_out,
+        "conformed": comp.conformed,
+        "checks": comp.checks,
+    }
+
+
+def _clock(seconds: float, hours: bool) -> str:
+    s = int(seconds)
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if hours else f"{s // 60:02d}:{s % 60:02d}"
+    )
+
+
+def _srt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"

@@ -1,0 +1,86 @@
+"""Stream signatures: what must be identical for a stream-copy join to be valid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from . import ffmpeg
+from .config import Config
+from .fsutil import atomic_output
+from .normalize import encoder_args
+
+VIDEO_KEYS = (
+    "codec_name", "profile", "width", "height", "sample_aspect_ratio", "r_frame_rate",
+    "time_base", "pix_fmt", "color_space", "color_transfer", "color_primaries",
+)  # fmt: skip
+AUDIO_KEYS = ("codec_name", "profile", "sample_rate", "channels", "channel_layout", "time_base")
+
+
+def signature(path: Path) -> dict[str, Any]:
+    """The stream parameters of ``path`` that a concat by stream copy needs to match."""
+    out, _ = ffmpeg.run(
+        ["-v", "error", "-of", "json", "-show_streams", ffmpeg.input_path(path)],
+        tool=ffmpeg.FFPROBE,
+        timeout=60,
+        stdout_capture=True,
+    )
+    streams = json.loads(out or "{}").get("streams", [])
+    sig: dict[str, Any] = {}
+    for kind, keys in (("video", VIDEO_KEYS), ("audio", AUDIO_KEYS)):
+        found = [s for s in streams if s.get("codec_type") == kind]
+        sig[kind] = {k: found[0].get(k) for k in keys} if found else None
+        sig[f"{kind}_streams"] = len(found)
+    if sig["video"] and sig["video"]["sample_aspect_ratio"] in (None, "0:1"):
+        sig["video"]["sample_aspect_ratio"] = "1:1"
+    return sig
+
+
+def signature_diff(reference: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two signatures (empty when they match)."""
+    diffs = []
+    for kind in ("video", "audio"):
+        if reference[f"{kind}_streams"] != other[f"{kind}_streams"]:
+            diffs.append(f"{other[f'{kind}_streams']} {kind} streams")
+            continue
+        ref, got = reference[kind] or {}, other[kind] or {}
+        for key in ref:
+            if ref[key] != got.get(key):
+                diffs.append(f"{kind} {key} {got.get(key)} (expected {ref[key]})")
+    return diffs
+
+
+def conform(src: Path, folder: Path, cfg: Config, duration: float) -> Path:
+    """Re-encode an already-normalized segment into the current output settings.
+
+    Used when a clip rendered under other settings (say an older frame rate)
+    would otherwise be glued into a stream copy. Loudness is already right,
+    so audio is only resampled. The result is cached by content and settings.
+    """
+    key = hashlib.sha256(
+        f"{src.stat().st_size}:{src.stat().st_mtime_ns}:{cfg.render_fingerprint()}".encode()
+    ).hexdigest()[:12]
+    dst = folder / f"{src.stem}-{key}.mp4"
+    if dst.is_file():
+        return dst
+    out = cfg.output
+    frames = max(1, round(duration * out.fps))
+    vf = (
+        f"fps={out.fps}:start_time=0,"
+        f"scale={out.width}:{out.height}:force_original_aspect_ratio=decrease,"
+        f"pad={out.width}:{out.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p,"
+        "tpad=stop=-1:stop_mode=clone"
+    )
+    af = f"aresample={out.sample_rate},aformat=channel_layouts=stereo,apad"
+    with atomic_output(dst) as part:
+        ffmpeg.run(
+            [
+                "-i", ffmpeg.input_path(src), "-map", "0:v:0", "-map", "0:a:0",
+                "-vf", vf, "-af", af, "-t", f"{frames / out.fps:.6f}",
+                *encoder_args(cfg), "-f", "mp4", "-y", ffmpeg.input_path(part),
+            ],
+            timeout=cfg.limits.timeout_for(duration),
+        )  # fmt: skip
+    return dst
