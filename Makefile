@@ -18,7 +18,7 @@ SOURCE ?= sample_media
 RUN_DEBS := ffmpeg fontconfig fonts-noto-core fonts-noto-cjk fonts-symbola fonts-dejavu-core
 TEST_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus chromium
 
-.PHONY: setup setup-test run test lint bench clean debs-run debs-test
+.PHONY: setup setup-test run ui serve test lint bench clean debs-run debs-test
 
 setup: debs-run $(STAMP)
 setup-test: debs-run debs-test $(STAMP)
@@ -51,8 +51,20 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Prefect keeps its database and settings in .prefect/ unless you set PREFECT_HOME.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+PREFECT_PORT ?= 4200
+
 run: setup
-	$(VENV)/bin/reel process $(SOURCE) --out $(OUT)
+	$(VENV)/bin/reel run $(SOURCE) --out $(OUT) --approve-all
+
+ui: setup
+	@echo "==> Prefect UI on http://127.0.0.1:$(PREFECT_PORT) (Ctrl-C stops it)"
+	$(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+serve: setup
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(VENV)/bin/reel serve
 
 test: setup-test
 	$(PY) -m pytest

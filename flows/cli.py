@@ -82,6 +82,65 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compile(args: argparse.Namespace) -> int:
+    from processing.assemble import compile_remembrance
+
+    cfg = load_config(args.config)
+    out = Path(args.out)
+    comp = compile_remembrance(out, cfg, order=_editor_order(out))
+    clips = sum(s.kind == "clip" for s in comp.segments)
+    print(
+        f"{comp.output}: {clips} clips, {comp.duration:.1f} s; "
+        f"{len(comp.left_out)} left out (see report.json)"
+    )
+    return 0
+
+
+def _editor_order(out: Path) -> list[str] | None:
+    """The editors' approved order, when decisions were recorded with `reel review apply`."""
+    try:
+        from processing.review import load_decisions
+    except ImportError:
+        return None
+    decisions = load_decisions(out)
+    return list(decisions.order) if decisions is not None else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
+    if not args.approve_all and not os.environ.get("PREFECT_API_URL"):
+        raise ReelError(
+            "the editors' approval step needs a Prefect server to resume the run from: "
+            "start one with `make ui` and `export PREFECT_API_URL=http://127.0.0.1:4200/api`, "
+            "or pass --approve-all to compile every accepted clip"
+        )
+    from flows.campaign import remembrance_campaign
+
+    if args.task_runner == "dask" and not args.dask_address:
+        raise ReelError("--task-runner dask needs --dask-address tcp://HOST:PORT")
+    from flows.params import CampaignParams
+
+    result = remembrance_campaign(
+        CampaignParams(
+            source=args.source,
+            out=args.out,
+            config=str(args.config) if args.config else None,
+            approve_all=args.approve_all,
+            dask_address=args.dask_address if args.task_runner == "dask" else None,
+        )
+    )
+    print(f"compilation: {result}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_deployments
+
+    serve_deployments(args.config)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     if args.check:
         load_config(Path(args.check))
@@ -120,6 +179,29 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_process)
+
+    co = sub.add_parser("compile", help="assemble the March 29 compilation from accepted clips")
+    co.add_argument("--out", required=True, help="the output folder `reel process` wrote")
+    co.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
+    co.set_defaults(func=cmd_compile)
+
+    rn = sub.add_parser(
+        "run", help="the whole campaign: process, editors' approval, compile (Prefect flow)"
+    )
+    rn.add_argument("source", help="folder of uploads")
+    rn.add_argument("--out", required=True, help="output folder")
+    rn.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
+    rn.add_argument(
+        "--approve-all", action="store_true",
+        help="skip the editors' approval step (unattended runs)",
+    )  # fmt: skip
+    rn.add_argument("--task-runner", choices=("threads", "dask"), default="threads")
+    rn.add_argument("--dask-address", help="scheduler of an existing Dask cluster, tcp://HOST:PORT")
+    rn.set_defaults(func=cmd_run)
+
+    sv = sub.add_parser("serve", help="serve the scheduled and on-demand Prefect deployments")
+    sv.add_argument("--config", type=Path, help="campaign TOML (schedules come from it)")
+    sv.set_defaults(func=cmd_serve)
 
     cf = sub.add_parser("config", help="print every setting with its default, or check a file")
     cf.add_argument("--check", metavar="FILE", help="validate FILE instead of printing defaults")

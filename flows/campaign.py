@@ -1,0 +1,235 @@
+"""The Prefect flows: process submissions, build the compilation, run the campaign.
+
+Flows are thin: each task wraps one ``processing`` call and adds what
+orchestration needs (caching keys, retries for storage, a concurrency slot,
+artifacts, log summaries).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from prefect import Flow, flow, get_run_logger, pause_flow_run, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.concurrency.sync import concurrency
+from prefect.context import TaskRunContext
+from prefect.futures import as_completed
+from prefect.states import State
+from prefect.tasks import Task
+
+from processing import ffmpeg
+from processing.assemble import compile_remembrance
+from processing.config import Config, load_config
+from processing.fsutil import write_json
+from processing.pipeline import Submission, finish_batch, identify, process_safely, render_key
+from processing.report import Entry
+from processing.storage import Source, display_key, open_source
+
+from . import artifacts
+from .params import BatchParams, CampaignParams, CompileParams, EditorDecision
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Global concurrency limit bounding simultaneous encodes on every worker.
+ENCODE_LIMIT = "supportreel-encodes"
+
+
+def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry storage and network failures only; a bad upload is never retried."""
+    try:
+        state.result()
+    except (OSError, ConnectionError, TimeoutError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    """Content hash + render settings, while the rendered clip is still there."""
+    sub: Submission = parameters["sub"]
+    out: Path = parameters["out"]
+    if not (out / "clips" / f"{sub.id}.mp4").is_file():
+        return None
+    return f"submission-{sub.id}-{render_key(sub, parameters['cfg'])}"
+
+
+@task(name="list-and-identify", retry_condition_fn=_transient)
+def identify_task(
+    source: Source, cfg: Config, workdir: Path
+) -> tuple[list[Submission], list[Entry]]:
+    return identify(source, source.list_uploads(), cfg, workdir)
+
+
+@task(
+    name="process-submission",
+    task_run_name="process {sub.id}",
+    cache_key_fn=_submission_cache_key,
+    persist_result=True,
+    retry_condition_fn=_transient,
+)
+def process_task(sub: Submission, source: Source, out: Path, cfg: Config) -> Entry:
+    logger = get_run_logger()
+    with concurrency(ENCODE_LIMIT, occupy=1, strict=False):
+        entry = process_safely(sub, source, out, cfg, out / ".work")
+    key = display_key(sub.upload.key)
+    if entry.status == "rejected":
+        logger.warning("rejected %s: %s", key, entry.reason)
+    else:
+        logger.info(
+            "%s %s in %.1f s (%s LUFS); full ffmpeg log: logs/%s.log",
+            entry.status, key, entry.seconds or 0, entry.output_i, entry.id,
+        )  # fmt: skip
+    return entry
+
+
+@task(name="write-report")
+def finish_task(out: Path, source_uri: str, cfg: Config, entries: list[Entry]) -> Path:
+    return finish_batch(out, source_uri, cfg, entries)
+
+
+def ensure_encode_limit(cfg: Config) -> None:
+    """Create or update the global concurrency limit from the config."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(
+            ENCODE_LIMIT, cfg.orchestration.max_parallel_encodes
+        )
+
+
+def _configured(cfg: Config) -> None:
+    retries = cfg.orchestration.storage_retries
+    delay = cfg.orchestration.storage_retry_delay_seconds
+    for t in (identify_task, process_task):
+        t.retries = retries
+        t.retry_delay_seconds = delay  # type: ignore[assignment]
+
+
+@flow(name="process-submissions", log_prints=True)
+def process_submissions(params: BatchParams) -> list[Entry]:
+    """Health-check, normalize and caption every upload into the output folder."""
+    source, out = params.source, params.out
+    ffmpeg.require_tools()
+    cfg = load_config(Path(params.config) if params.config else None)
+    _configured(cfg)
+    ensure_encode_limit(cfg)
+    src = open_source(source, ignore=cfg.ingest.ignore)
+    out_dir = Path(out)
+    work = out_dir / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    subs, entries = identify_task(src, cfg, work)
+    progress = artifacts.ProgressArtifact(len(subs), f"Rendering {len(subs)} submissions")
+    task = process_task.with_options(result_storage=out_dir / ".prefect" / "results")
+    futures = [task.submit(sub, src, out_dir, cfg) for sub in subs]
+    for _ in as_completed(futures):
+        progress.advance()
+    entries += [f.result() for f in futures]
+    finish_task(out_dir, src.uri, cfg, entries)
+    artifacts.submissions_table(entries)
+    artifacts.run_summary(entries, out_dir, src.uri)
+    artifacts.links(out_dir)
+    return entries
+
+
+@flow(name="build-compilation", log_prints=True)
+def build_compilation(params: CompileParams, order: list[str] | None = None) -> str:
+    """Assemble the remembrance compilation from the accepted clips (stream copy).
+
+    Args:
+        params: Where the processed clips are, and the campaign settings.
+        order: Submission ids in the editors' order; empty for submission order.
+    """
+    from processing.review import build_review
+
+    out, config = params.out, params.config
+    cfg = load_config(Path(config) if config else None)
+    comp = compile_remembrance(Path(out), cfg, order=order)
+    build_review(Path(out))
+    clips = sum(s.kind == "clip" for s in comp.segments)
+    get_run_logger().info(
+        "%s: %d clips, %.1f s, %d left out", comp.output, clips, comp.duration, len(comp.left_out)
+    )
+    chapters = "\n".join(f"- `{s.start:7.2f} s` {s.label}" for s in comp.segments)
+    artifacts.create_markdown_artifact(
+        markdown=f"# {comp.output.name}\n\n{clips} clips, {comp.duration:.1f} s\n\n{chapters}",
+        key="compilation-summary",
+    )
+    artifacts.links(Path(out), comp.output)
+    return str(comp.output)
+
+
+def with_task_runner(f: Flow[P, R], dask_address: str | None) -> Flow[P, R]:
+    """``f`` running its tasks on the Dask cluster at ``dask_address`` (threads if None)."""
+    if not dask_address:
+        return f
+    from prefect_dask import DaskTaskRunner
+
+    return f.with_options(task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
+
+
+def decision_form(entries: list[Entry], out: Path) -> type[EditorDecision]:
+    """The approval form, prefilled with every accepted clip in submission order."""
+    accepted = sorted(
+        (e for e in entries if e.status == "accepted"), key=lambda e: (e.submitted_at or "", e.id)
+    )
+    page = (out / "review" / "index.html").resolve().as_uri()
+    rows = "\n".join(f"| `{e.id}` | {e.name or '—'} | {e.source} |" for e in accepted)
+    description = (
+        "## Editors: choose the clips for the March 29 compilation\n\n"
+        f"Watch every clip on the [review page]({page}), then keep, remove or reorder "
+        "the ids below and press **Submit**.\n\n| id | name | upload |\n|---|---|---|\n"
+        f"{rows}"
+    )
+    return EditorDecision.with_initial_data(
+        description=description, editor="", include=[e.id for e in accepted]
+    )
+
+
+def record_decision(out: Path, decision: EditorDecision) -> None:
+    """Keep the decision with who and when, appending to the history."""
+    path = out / "decisions.json"
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        data = {"current": None, "history": []}
+    current = {
+        "version": 1,
+        "editor": decision.editor,
+        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "order": list(decision.include),
+        "decisions": {sid: "approved" for sid in decision.include},
+        "via": "prefect",
+    }
+    data["current"] = current
+    data.setdefault("history", []).append(current)
+    write_json(path, data)
+
+
+@flow(name="remembrance-campaign", log_prints=True)
+def remembrance_campaign(params: CampaignParams) -> str:
+    """Process every upload, wait for the editors' decision, compile, publish."""
+    logger = get_run_logger()
+    out, config = params.out, params.config
+    batch = BatchParams(
+        source=params.source, out=out, config=config, dask_address=params.dask_address
+    )
+    entries = with_task_runner(process_submissions, batch.dask_address)(batch)
+    out_dir = Path(out)
+    order = None
+    if not params.approve_all:
+        cfg = load_config(Path(config) if config else None)
+        logger.info("waiting for the editors' decision (resume this run in the Prefect UI)")
+        decision = pause_flow_run(
+            wait_for_input=decision_form(entries, out_dir),
+            timeout=int(cfg.orchestration.approval_timeout_hours * 3600),
+            key="editor-approval",
+        )
+        record_decision(out_dir, decision)
+        order = list(decision.include)
+        logger.info("%s approved %d clips", decision.editor or "an editor", len(order))
+    return build_compilation(CompileParams(out=out, config=config), order)
