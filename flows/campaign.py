@@ -7,7 +7,6 @@ artifacts, log summaries).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -23,7 +22,6 @@ from prefect.tasks import Task
 from processing import ffmpeg
 from processing.assemble import compile_remembrance
 from processing.config import Config, load_config
-from processing.fsutil import write_json
 from processing.pipeline import Submission, finish_batch, identify, process_safely, render_key
 from processing.report import Entry
 from processing.storage import Source, display_key, open_source
@@ -190,24 +188,30 @@ def decision_form(entries: list[Entry], out: Path) -> type[EditorDecision]:
     )
 
 
-def record_decision(out: Path, decision: EditorDecision) -> None:
-    """Keep the decision with who and when, appending to the history."""
-    path = out / "decisions.json"
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        data = {"current": None, "history": []}
-    current = {
-        "version": 1,
-        "editor": decision.editor,
-        "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "order": list(decision.include),
-        "decisions": {sid: "approved" for sid in decision.include},
-        "via": "prefect",
-    }
-    data["current"] = current
-    data.setdefault("history", []).append(current)
-    write_json(path, data)
+def record_decision(out: Path, decision: EditorDecision, entries: list[Entry]) -> list[str]:
+    """Record the form's decision as ``reel review apply`` does; return the order.
+
+    Accepted clips the editors left out of the list are recorded as rejected.
+
+    Raises:
+        DecisionsError: The form named ids that are not clips of this batch.
+    """
+    from processing.decisions import VERSION, apply_decisions
+
+    order = list(dict.fromkeys(decision.include))
+    accepted = [e.id for e in entries if e.status == "accepted"]
+    choices = {sid: "rejected" for sid in accepted} | {sid: "approved" for sid in order}
+    applied = apply_decisions(
+        {
+            "version": VERSION,
+            "editor": decision.editor,
+            "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "order": order,
+            "decisions": choices,
+        },
+        out,
+    )
+    return list(applied.order)
 
 
 @flow(name="remembrance-campaign", log_prints=True)
@@ -229,7 +233,6 @@ def remembrance_campaign(params: CampaignParams) -> str:
             timeout=int(cfg.orchestration.approval_timeout_hours * 3600),
             key="editor-approval",
         )
-        record_decision(out_dir, decision)
-        order = list(decision.include)
+        order = record_decision(out_dir, decision, entries)
         logger.info("%s approved %d clips", decision.editor or "an editor", len(order))
     return build_compilation(CompileParams(out=out, config=config), order)

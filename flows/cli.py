@@ -88,6 +88,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     out = Path(args.out)
     comp = compile_remembrance(out, cfg, order=_editor_order(out))
+    from processing.review import build_review
+
+    build_review(out)  # the page previews the new compilation
     clips = sum(s.kind == "clip" for s in comp.segments)
     print(
         f"{comp.output}: {clips} clips, {comp.duration:.1f} s; "
@@ -98,10 +101,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def _editor_order(out: Path) -> list[str] | None:
     """The editors' approved order, when decisions were recorded with `reel review apply`."""
-    try:
-        from processing.review import load_decisions
-    except ImportError:
-        return None
+    from processing.review import load_decisions
+
     decisions = load_decisions(out)
     return list(decisions.order) if decisions is not None else None
 

@@ -85,6 +85,7 @@ def clip_segment(entry: dict[str, Any], out: Path, cfg: Config) -> Segment:
         message=None if anonymous else entry.get("message"),
         credit=name if entry.get("consent") is True else None,
         silent=silent,
+        anonymous=anonymous,
     )
 
 

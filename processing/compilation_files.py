@@ -82,7 +82,8 @@ def manifest(comp: Compilation, folder: Path) -> dict[str, object]:
             {
                 "kind": s.kind,
                 "id": s.id,
-                "source": s.source,
+                # An upload's file name can identify its author: not for anonymized clips.
+                "source": None if s.anonymous else s.source,
                 "label": s.label,
                 "start": round(s.start, 3),
                 "duration": round(s.duration, 3),

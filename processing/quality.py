@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -207,38 +208,44 @@ def measure(
     height = max(2, round(frame[1] * width / frame[0] / 2) * 2)
     rows, cols = analysis_region(frame, content, (width, height))
     face_rows, face_cols = face_region(frame, content, (width, height))
-    gray = list(sample_frames(clip, width, height, timeout=timeout))
-    if not gray:
-        raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
-    pics = [f[rows, cols] for f in gray]
-    step = 1.0 / SAMPLE_FPS
-
-    lumas = [_clamp((float(p.mean()) - _Y_BLACK) / (_Y_WHITE - _Y_BLACK)) for p in pics]
+    # One pass, one frame in memory at a time (plus the previous one): a long
+    # clip costs time, not memory. Which frames get the (slower) face and hash
+    # analysis is decided up front from the expected frame count.
+    expected = max(1, math.ceil(duration * SAMPLE_FPS))
+    face_picks = set(_evenly(expected, FACE_FRAMES))
+    hash_picks = set(_evenly(expected, FINGERPRINT_FRAMES * 2))
     black_limit = _Y_BLACK + q.black_luma * (_Y_WHITE - _Y_BLACK)
-    is_black = [float(np.mean(p <= black_limit)) >= q.black_pixels for p in pics]
-    lit = [lu for lu, b in zip(lumas, is_black, strict=True) if not b] or lumas
-    lit_pics = [p for p, b in zip(pics, is_black, strict=True) if not b] or pics
-    sharp = [sharpness(p) for p in lit_pics]
-
-    still = []
     noise = q.freeze_noise * (_Y_WHITE - _Y_BLACK)
-    for a, b, blk in zip(pics, pics[1:], is_black[1:], strict=False):
-        still.append(not blk and _largest_block_change(a, b) < noise)
-
-    faces = 0
-    picks = _evenly(len(gray), FACE_FRAMES)
     det = detector or FaceDetector(min_neighbors=5, scale_factor=1.15, min_size=24)
-    for i in picks:
-        pic = gray[i][face_rows, face_cols]
-        size = (max(1, round(pic.shape[1] * FACE_HEIGHT / pic.shape[0])), FACE_HEIGHT)
-        if det.detect(cv2.resize(pic, size, interpolation=cv2.INTER_AREA)):
-            faces += 1
-
-    hashes = [
-        phash(pics[i])
-        for i in _evenly(len(pics), FINGERPRINT_FRAMES * 2)
-        if not is_black[i] and float(pics[i].std()) > 4.0
-    ]
+    lumas: list[float] = []
+    is_black: list[bool] = []
+    sharp_by_frame: list[float] = []
+    still: list[bool] = []
+    hashes: list[int] = []
+    faces = looked = 0
+    prev: np.ndarray | None = None
+    last: np.ndarray | None = None
+    for i, frame_gray in enumerate(sample_frames(clip, width, height, timeout=timeout)):
+        pic = frame_gray[rows, cols]
+        blk = float(np.mean(pic <= black_limit)) >= q.black_pixels
+        lumas.append(_clamp((float(pic.mean()) - _Y_BLACK) / (_Y_WHITE - _Y_BLACK)))
+        is_black.append(blk)
+        sharp_by_frame.append(sharpness(pic))
+        if prev is not None:
+            still.append(not blk and _largest_block_change(prev, pic) < noise)
+        if i in face_picks:
+            looked += 1
+            faces += _has_face(det, frame_gray[face_rows, face_cols])
+        if i in hash_picks and not blk and float(pic.std()) > 4.0:
+            hashes.append(phash(pic))
+        prev, last = pic, frame_gray
+    if last is None:
+        raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
+    if looked == 0:  # fewer frames than expected: look at the last one
+        looked, faces = 1, int(_has_face(det, last[face_rows, face_cols]))
+    step = 1.0 / SAMPLE_FPS
+    lit = [lu for lu, b in zip(lumas, is_black, strict=True) if not b] or lumas
+    sharp = [s for s, b in zip(sharp_by_frame, is_black, strict=True) if not b] or sharp_by_frame
     return Measurements(
         luma=round(float(np.median(lit)), 4),
         sharpness=round(float(np.median(sharp)), 2),
@@ -246,9 +253,14 @@ def measure(
         # A run of n unchanged pairs spans n sample intervals.
         frozen=round(_longest_run(still) * step, 2),
         black=round(_longest_run(is_black) * step, 2),
-        face=round(faces / len(picks), 4),
+        face=round(faces / looked, 4),
         fingerprint=tuple(_spread(hashes, FINGERPRINT_FRAMES)),
     )
+
+
+def _has_face(det: FaceDetector, pic: np.ndarray) -> bool:
+    size = (max(1, round(pic.shape[1] * FACE_HEIGHT / pic.shape[0])), FACE_HEIGHT)
+    return bool(det.detect(cv2.resize(pic, size, interpolation=cv2.INTER_AREA)))
 
 
 def sharpness(gray: np.ndarray) -> float:
@@ -415,6 +427,14 @@ def assess(
         entry.flags, entry.quality = {}, None
         return
     entry.flags = flags(m, q)
+    if entry.anonymize:
+        # Blurred faces are meant not to be found; finding one is the alarm.
+        entry.flags.pop("no_face", None)
+        if m.face > 0:
+            entry.warnings.append(
+                f"the face detector still finds a face in {m.face:.0%} of sampled frames of "
+                "this anonymized clip: check it frame by frame before approving"
+            )
     entry.quality = {
         "key": measure_key(q),
         "content": list(content) if content else None,

@@ -23,6 +23,7 @@ class Segment:
     credit: str | None = None
     """The name to list in the credits (named, consenting contributors only)."""
     silent: bool = False
+    anonymous: bool = False
     start: float = 0.0
 
 

@@ -203,13 +203,6 @@ def test_the_face_scan_keeps_memory_flat(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    # Not strict: when quality flags cannot be measured (a warning, not an error)
-    # the frames are not kept and this passes by accident.
-    strict=False,
-    reason="processing.quality.measure keeps every sampled frame (list(sample_frames(...))): "
-    "about 0.45 MB per second of clip, up to ~55 MB at limits.max_duration = 120 s",
-)
 def test_memory_stays_flat_however_long_the_clip(tmp_path: Path) -> None:
     """The whole pipeline on an anonymized clip: 4 s against 40 s."""
     overrides = {

@@ -160,6 +160,7 @@ def test_editors_decision_resumes_the_paused_campaign(prefect_server: str, tmp_p
     decisions = json.loads((out / "decisions.json").read_text())
     assert decisions["current"]["editor"] == "Lena (editor)"
     assert decisions["current"]["order"] == chosen
+    assert decisions["current"]["decisions"][ids[1]] == "rejected"
 
 
 def test_clips_render_on_a_two_worker_dask_cluster(prefect_server: str, tmp_path: Path) -> None:
