@@ -263,7 +263,7 @@ def _apply_consent(entry: Entry, cfg: Config) -> Entry:
         entry.status = "excluded"
         entry.code = "no_consent"
         entry.reason = (
-            "The sidecar does not say \"consent\": true, and compilation.require_consent "
+            'The sidecar does not say "consent": true, and compilation.require_consent '
             "is on: the clip is rendered for review but left out of the compilation."
         )
     return entry
