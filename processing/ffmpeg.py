@@ -22,11 +22,9 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
 
 from .errors import FFmpegError, FFmpegTimeout, ReelError
 
@@ -85,6 +83,92 @@ def kill_all_children() -> int:
     return len(procs)
 
 
+class _Child:
+    """A started ffmpeg/ffprobe process; ``stderr`` is filled in when it has ended."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]):
+        self.proc = proc
+        self.stderr = ""
+
+
+@contextlib.contextmanager
+def _spawned(
+    cmd: list[str],
+    *,
+    stdin: int,
+    stdout: int,
+    timeout: float | None,
+    log_file: Path | None,
+) -> Iterator[_Child]:
+    """Start ``cmd`` and hand it to the block; then wait, log, and raise on failure.
+
+    The process gets ``PR_SET_PDEATHSIG``, is registered for
+    :func:`kill_all_children`, is killed when ``timeout`` passes or when the
+    block raises (a consumer that stops early included), and its stderr goes
+    to a temporary file so a chatty ffmpeg never blocks on a full pipe.
+
+    Raises:
+        FFmpegTimeout: The process ran longer than ``timeout``.
+        FFmpegError: The process exited with a non-zero status.
+    """
+    line = shlex.join(cmd)
+    log.debug("running %s", line)
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            cmd, stdin=stdin, stdout=stdout, stderr=err_file, preexec_fn=_set_pdeathsig
+        )
+        with _children_lock:
+            _children.add(proc)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        child = _Child(proc)
+        try:
+            yield child
+            if proc.stdin is not None:
+                # A dead ffmpeg closes the pipe; its exit status says why.
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+            proc.wait()
+        except BaseException:
+            _kill(proc)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with _children_lock:
+                _children.discard(proc)
+        err_file.seek(0)
+        child.stderr = err_file.read().decode("utf-8", "replace")
+
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        # A file name with undecodable bytes must not stop the batch (surrogates).
+        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(f"$ {line}\n{child.stderr}\n[exit {proc.returncode}]\n\n")
+    name = Path(cmd[0]).name
+    tail = "\n".join(deque(child.stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
+    if expired.is_set():
+        raise FFmpegTimeout(
+            f"{name} ran longer than its {timeout:.0f} s limit and was stopped",
+            cmd,
+            proc.returncode,
+            tail,
+        )
+    if proc.returncode != 0:
+        raise FFmpegError(
+            f"{name} failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
+        )
+
+
 def run(
     args: Sequence[str],
     *,
@@ -119,64 +203,24 @@ def run(
         if progress is not None:
             cmd += ["-progress", "pipe:1", "-nostats"]
     cmd += list(args)
-    line = shlex.join(cmd)
-    log.debug("running %s", line)
-
-    with contextlib.ExitStack() as stack:
-        err_file = stack.enter_context(tempfile.TemporaryFile())
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if (progress or stdout_capture) else subprocess.DEVNULL,
-            stderr=err_file,
-            preexec_fn=_set_pdeathsig,
-        )
-        with _children_lock:
-            _children.add(proc)
-        stdout = ""
-        timed_out = False
-        try:
-            if progress is not None:
-                timed_out = _follow_progress(proc, progress, timeout)
-            else:
-                try:
-                    out, _ = proc.communicate(timeout=timeout)
-                    stdout = out.decode("utf-8", "replace") if out else ""
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-            if timed_out:
-                _kill(proc)
-        except BaseException:
-            _kill(proc)
-            raise
-        finally:
-            with _children_lock:
-                _children.discard(proc)
-        err_file.seek(0)
-        stderr = err_file.read().decode("utf-8", "replace")
-
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        # A file name with undecodable bytes must not stop the batch (surrogates).
-        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
-
-    tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
-    if timed_out:
-        raise FFmpegTimeout(
-            f"{Path(program).name} ran longer than its {timeout:.0f} s limit and was stopped",
-            cmd,
-            proc.returncode,
-            tail,
-        )
-    if proc.returncode != 0:
-        raise FFmpegError(
-            f"{Path(program).name} failed with exit status {proc.returncode}: {line}",
-            cmd,
-            proc.returncode,
-            tail,
-        )
-    return stdout, stderr
+    piped = progress is not None or stdout_capture
+    stdout = ""
+    with _spawned(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if piped else subprocess.DEVNULL,
+        timeout=timeout,
+        log_file=log_file,
+    ) as child:
+        assert child.proc.stdout is not None or not piped
+        if progress is not None and child.proc.stdout is not None:
+            for raw in iter(child.proc.stdout.readline, b""):
+                key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+                if key == "out_time_us" and value.lstrip("-").isdigit():
+                    progress(max(0.0, int(value) / 1_000_000))
+        elif child.proc.stdout is not None:
+            stdout = child.proc.stdout.read().decode("utf-8", "replace")
+    return stdout, child.stderr
 
 
 def stream(
@@ -197,59 +241,12 @@ def stream(
         FFmpegError: The process exited with a non-zero status.
     """
     cmd = [FFMPEG, "-hide_banner", "-nostdin", *args]
-    line = shlex.join(cmd)
-    log.debug("streaming %s", line)
-    with tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err_file,
-            preexec_fn=_set_pdeathsig,
-        )
-        with _children_lock:
-            _children.add(proc)
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-
-        timer = threading.Timer(timeout, expire) if timeout is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        finished = False
-        try:
-            assert proc.stdout is not None
-            while True:
-                data = proc.stdout.read(chunk_size)
-                if len(data) < chunk_size:
-                    break
-                yield data
-            proc.wait()
-            finished = True
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if not finished:
-                _kill(proc)
-            with _children_lock:
-                _children.discard(proc)
-        err_file.seek(0)
-        stderr = err_file.read().decode("utf-8", "replace")
-    if log_file is not None:
-        # A file name with undecodable bytes must not stop the batch (surrogates).
-        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
-    tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
-    if expired.is_set():
-        raise FFmpegTimeout(f"ffmpeg ran longer than its {timeout:.0f} s limit", cmd, None, tail)
-    if proc.returncode != 0:
-        raise FFmpegError(
-            f"ffmpeg failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
-        )
+    with _spawned(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, timeout=timeout, log_file=log_file
+    ) as child:
+        assert child.proc.stdout is not None
+        while len(data := child.proc.stdout.read(chunk_size)) == chunk_size:
+            yield data
 
 
 def feed(
@@ -270,101 +267,17 @@ def feed(
         FFmpegError: The process exited with a non-zero status.
     """
     cmd = [FFMPEG, "-hide_banner", "-nostdin", *args]
-    line = shlex.join(cmd)
-    log.debug("feeding %s", line)
-    with tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            preexec_fn=_set_pdeathsig,
-        )
-        with _children_lock:
-            _children.add(proc)
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-
-        timer = threading.Timer(timeout, expire) if timeout is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            assert proc.stdin is not None
-            # A dead ffmpeg closes the pipe; its exit status says why.
-            with contextlib.suppress(BrokenPipeError):
-                for chunk in chunks:
-                    proc.stdin.write(chunk)
-                proc.stdin.close()
-            proc.wait()
-        except BaseException:
-            _kill(proc)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-            with _children_lock:
-                _children.discard(proc)
-            with contextlib.suppress(BrokenPipeError):
-                if proc.stdin is not None:
-                    proc.stdin.close()
-        err_file.seek(0)
-        stderr = err_file.read().decode("utf-8", "replace")
-    if log_file is not None:
-        # A file name with undecodable bytes must not stop the batch (surrogates).
-        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"$ {line}\n{stderr}\n[exit {proc.returncode}]\n\n")
-    tail = "\n".join(deque(stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
-    if expired.is_set():
-        raise FFmpegTimeout(f"ffmpeg ran longer than its {timeout:.0f} s limit", cmd, None, tail)
-    if proc.returncode != 0:
-        raise FFmpegError(
-            f"ffmpeg failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
-        )
+    with _spawned(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, timeout=timeout, log_file=log_file
+    ) as child:
+        assert child.proc.stdin is not None
+        # A dead ffmpeg closes the pipe; its exit status says why.
+        with contextlib.suppress(BrokenPipeError):
+            for chunk in chunks:
+                child.proc.stdin.write(chunk)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     proc.wait()
-
-
-def _follow_progress(
-    proc: subprocess.Popen[bytes], progress: ProgressCallback, timeout: float | None
-) -> bool:
-    """Read ``-progress`` key=value lines until ffmpeg exits. Returns True on timeout."""
-    assert proc.stdout is not None
-    deadline = None if timeout is None else time.monotonic() + timeout
-    timer: threading.Timer | None = None
-    expired = threading.Event()
-    if timeout is not None:
-
-        def expire() -> None:
-            expired.set()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-
-        timer = threading.Timer(timeout, expire)
-        timer.daemon = True
-        timer.start()
-    try:
-        for raw in _lines(proc.stdout):
-            key, _, value = raw.partition("=")
-            if key == "out_time_us" and value.strip().lstrip("-").isdigit():
-                progress(max(0.0, int(value) / 1_000_000))
-        proc.wait(timeout=None if deadline is None else max(0.1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return True
-    finally:
-        if timer is not None:
-            timer.cancel()
-    return expired.is_set()
-
-
-def _lines(stream: IO[bytes]) -> Iterator[str]:
-    for raw in iter(stream.readline, b""):
-        yield raw.decode("ascii", "replace").strip()
