@@ -134,6 +134,19 @@ class Orchestration:
 
 
 @dataclass(frozen=True)
+class Storage:
+    """How ``s3://`` sources and outputs are reached (credentials come from the AWS environment)."""
+
+    presign_seconds: int
+    staging_dir: str
+    max_attempts: int
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    multipart_mb: int
+    transfer_concurrency: int
+
+
+@dataclass(frozen=True)
 class Schedules:
     source: str
     out: str
@@ -169,6 +182,7 @@ class Config:
     ingest: Ingest
     compilation: Compilation
     orchestration: Orchestration
+    storage: Storage
     schedules: Schedules
     cards: dict[str, CardText]
     source_file: Path | None = field(default=None, compare=False)
@@ -223,6 +237,7 @@ _SECTIONS = {
     "ingest": Ingest,
     "compilation": Compilation,
     "orchestration": Orchestration,
+    "storage": Storage,
     "schedules": Schedules,
 }
 
@@ -357,6 +372,19 @@ def _validate(cfg: Config) -> None:
         problems.append(
             "quality: luma, fractions and freeze_noise must be between 0 and 1, "
             "duplicate_bits between 0 and 64"
+        )
+    st = cfg.storage
+    if not 1 <= st.presign_seconds <= 604800:
+        problems.append(
+            "storage.presign_seconds must be between 1 and 604800 (7 days, the longest an "
+            "S3 presigned link can be valid)"
+        )
+    if not (1 <= st.max_attempts <= 20 and 1 <= st.transfer_concurrency <= 64):
+        problems.append("storage.max_attempts must be 1-20, storage.transfer_concurrency 1-64")
+    if st.multipart_mb < 5 or st.connect_timeout_seconds <= 0 or st.read_timeout_seconds <= 0:
+        problems.append(
+            "storage.multipart_mb must be at least 5 (the S3 minimum part size) and the "
+            "timeouts positive"
         )
     if cfg.compilation.language not in cfg.cards:
         problems.append(
