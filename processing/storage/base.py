@@ -1,13 +1,31 @@
-"""Where uploads come from: one small interface, one implementation per backend."""
+"""Where uploads come from and results go: small interfaces, one implementation per backend."""
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from ..errors import ReelError
+from ..fsutil import sha256_file
+
+
+class StorageError(ReelError):
+    """The store refused a request (missing bucket, access denied, bad URI).
+
+    The message says what to fix; retrying does not help.
+    """
+
+
+class StoreUnavailable(StorageError, ConnectionError):
+    """The store could not be reached or answered with throttling or a server error.
+
+    Transient: orchestration retries it (it is a ``ConnectionError``, so an
+    ``OSError``), and a run that stops on it can simply be run again.
+    """
 
 
 @dataclass(frozen=True)
@@ -45,7 +63,64 @@ class Source(abc.ABC):
 
         A local source yields the original itself (read only); a remote one
         downloads into ``workdir`` and removes the copy afterwards.
+
+        Raises:
+            Rejection: The upload cannot be read as listed (changed since, too large).
         """
+
+    def digest(self, upload: Upload, workdir: Path) -> str:
+        """Hex SHA-256 of the upload's bytes (a remote source may stream them instead).
+
+        Raises:
+            Rejection: The upload cannot be read as listed (changed since, too large).
+        """
+        with self.local_copy(upload, workdir) as path:
+            return sha256_file(path)
+
+
+class Output(abc.ABC):
+    """Where results are published.
+
+    The pipeline always writes into the local folder :attr:`root`. For a local
+    output that folder *is* the output; a remote one stages there and keeps
+    the shared state (clip records, clips, report) in the store, which is what
+    every worker consults. Paths are ``/``-separated and relative to the
+    output (``clips/<id>.mp4``).
+    """
+
+    uri: str
+    root: Path
+    remote: bool = False
+
+    @abc.abstractmethod
+    def exists(self, rel: str) -> bool:
+        """Whether ``rel`` is published."""
+
+    @abc.abstractmethod
+    def fetch(self, rels: Iterable[str], *, mirror: bool = False) -> None:
+        """Bring the published copies of ``rels`` into :attr:`root` where they differ.
+
+        Args:
+            rels: Files to fetch; those not published are skipped.
+            mirror: Also delete the local copy of a file that is not published
+                (for state the store is the truth of, such as ``decisions.json``).
+        """
+
+    @abc.abstractmethod
+    def publish(self, rels: Iterable[str]) -> None:
+        """Publish the local files ``rels`` in the order given (those missing locally are skipped).
+
+        A reader sees each file complete or not at all; files already published
+        with the same content are not sent again.
+        """
+
+    @abc.abstractmethod
+    def url_for(self, rel: str) -> str:
+        """A link to ``rel`` for editors (a presigned URL for a remote output)."""
+
+    @abc.abstractmethod
+    def location(self, rel: str) -> str:
+        """Where ``rel`` lives, for messages (a path or an ``s3://`` URI)."""
 
 
 def display_key(key: str) -> str:

@@ -6,11 +6,11 @@ import contextlib
 import fnmatch
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .base import Source, Upload
+from .base import Output, Source, Upload
 
 
 class LocalSource(Source):
@@ -72,3 +72,26 @@ class LocalSource(Source):
     @contextlib.contextmanager
     def local_copy(self, upload: Upload, workdir: Path) -> Iterator[Path]:
         yield self.root / upload.key
+
+
+class LocalOutput(Output):
+    """Results in a local folder: the folder is the output, nothing to fetch or publish."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.uri = str(self.root)
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / rel).is_file()
+
+    def fetch(self, rels: Iterable[str], *, mirror: bool = False) -> None:
+        return None
+
+    def publish(self, rels: Iterable[str]) -> None:
+        return None
+
+    def url_for(self, rel: str) -> str:
+        return (self.root / rel).resolve().as_uri()
+
+    def location(self, rel: str) -> str:
+        return str(self.root / rel)

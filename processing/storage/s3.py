@@ -1,0 +1,364 @@
+"""Uploads in, and results out to, ``s3://bucket/prefix`` (AWS S3, MinIO, any S3 store).
+
+:class:`S3Source` lists the uploads page by page, reads sidecars with a bounded
+ranged GET and downloads through boto3's managed transfer into the work folder,
+under a hash-based name: a key such as ``../../etc/passwd.mp4`` or one full of
+control characters never becomes a path. Every read carries the ETag seen when
+listing (``If-Match``), so an object replaced in between is detected, not mixed.
+
+:class:`S3Output` stages results in a local folder and publishes them, each
+object complete or not at all, with its content type and its SHA-256 in the
+object's metadata (an unchanged file is not sent twice). Editors get presigned
+links that expire; nothing is made public.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import posixpath
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from botocore import exceptions as bex
+from s3transfer.exceptions import S3DownloadFailedError
+
+from ..errors import Rejection
+from ..fsutil import atomic_output, sha256_file
+from .base import Output, Source, Upload
+from .s3client import (
+    S3Settings,
+    download,
+    error_code,
+    etag_mismatch,
+    make_client,
+    parse_uri,
+    shown,
+    translated,
+)
+from .s3client import upload as upload_file
+
+#: Published files by extension, with the type a browser needs to play or show them.
+CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".flac": "audio/flac",
+    ".json": "application/json",
+    ".vtt": "text/vtt",
+    ".srt": "application/x-subrip",
+    ".txt": "text/plain; charset=utf-8",
+    ".log": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".jpg": "image/jpeg",
+}
+#: Files rewritten in place that a reader must never get stale from a cache.
+_NO_CACHE = (".json", ".html")
+
+_PLAIN_EXT = re.compile(r"\.[A-Za-z0-9]{1,10}")
+_CHUNK = 1 << 20
+
+
+def local_name(key: str) -> str:
+    """A file name for ``key`` that is safe in any folder: a hash, plus a plain extension.
+
+    Nothing of the key but an ASCII extension (``.mp4``) survives: no ``/``,
+    ``..``, control characters or bidirectional overrides, and a fixed length.
+    """
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    ext = posixpath.splitext(key)[1]
+    return digest + (ext.lower() if _PLAIN_EXT.fullmatch(ext) else "")
+
+
+class _Client:
+    """A lazily made boto3 client that is dropped when pickled (Prefect, Dask)."""
+
+    settings: S3Settings
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.settings)
+            return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_client"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+class S3Source(_Client, Source):
+    """Every object under ``s3://bucket/prefix`` that is not ignored and not a sidecar.
+
+    The source is read-only: nothing is ever written to or deleted from it.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        ignore: tuple[str, ...] = (),
+        settings: S3Settings | None = None,
+        max_bytes: int | None = None,
+    ):
+        super().__init__()
+        self.bucket, self.prefix = parse_uri(uri)
+        self.uri = f"s3://{self.bucket}/{self.prefix}"
+        self.ignore = ignore
+        self.settings = settings or S3Settings()
+        self.max_bytes = max_bytes
+
+    def where(self, rel: str) -> str:
+        return shown(f"s3://{self.bucket}/{self.prefix}{rel}")
+
+    def list_uploads(self) -> list[Upload]:
+        objects: dict[str, dict[str, Any]] = {}
+        with translated("listing", self.uri):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][len(self.prefix) :]
+                    if not rel or rel.endswith("/") or _in_hidden_folder(rel):
+                        continue
+                    objects[rel] = obj
+        uploads = []
+        for rel, obj in objects.items():
+            name = rel.rsplit("/", 1)[-1]
+            if rel.lower().endswith(".json") or any(
+                fnmatch.fnmatch(name, pat) for pat in self.ignore
+            ):
+                continue
+            sidecar = posixpath.splitext(rel)[0] + ".json"
+            uploads.append(
+                Upload(
+                    key=rel,
+                    size=int(obj["Size"]),
+                    modified=obj["LastModified"],
+                    sidecar_key=sidecar if sidecar in objects else None,
+                    etag=obj.get("ETag"),
+                )
+            )
+        uploads.sort(key=lambda u: (u.modified, u.key))
+        return uploads
+
+    def read_sidecar(self, upload: Upload, max_bytes: int) -> bytes | None:
+        if upload.sidecar_key is None:
+            return None
+        with translated("reading the sidecar", self.where(upload.sidecar_key)):
+            try:
+                response = self.client.get_object(
+                    Bucket=self.bucket,
+                    Key=self.prefix + upload.sidecar_key,
+                    Range=f"bytes=0-{max_bytes}",
+                )
+            except bex.ClientError as exc:
+                code, status = error_code(exc)
+                if code == "InvalidRange":  # an empty object has no byte 0
+                    return b""
+                if status == 404:  # deleted since the listing
+                    return None
+                raise
+            data: bytes = response["Body"].read(max_bytes + 1)
+            return data
+
+    def digest(self, upload: Upload, workdir: Path) -> str:
+        """SHA-256 of the object streamed from the store (nothing written to disk)."""
+        self._check_size(upload)
+        h, n = hashlib.sha256(), 0
+        with self._reading(upload):
+            response = self.client.get_object(**self._get_args(upload))
+            for block in response["Body"].iter_chunks(_CHUNK):
+                h.update(block)
+                n += len(block)
+        if n != upload.size:
+            raise _changed(upload, f"{n} bytes read, {upload.size} listed")
+        return h.hexdigest()
+
+    @contextlib.contextmanager
+    def local_copy(self, upload: Upload, workdir: Path) -> Iterator[Path]:
+        self._check_size(upload)
+        workdir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="s3-", dir=workdir))
+        try:
+            path = folder / local_name(upload.key)
+            with self._reading(upload):
+                download(
+                    self.client,
+                    self.settings,
+                    self.bucket,
+                    self.prefix + upload.key,
+                    path,
+                    size=upload.size,
+                    etag=upload.etag,
+                )
+            if (got := path.stat().st_size) != upload.size:
+                raise _changed(upload, f"{got} bytes downloaded, {upload.size} listed")
+            yield path
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _get_args(self, upload: Upload) -> dict[str, Any]:
+        args = {"Bucket": self.bucket, "Key": self.prefix + upload.key}
+        if upload.etag:
+            args["IfMatch"] = upload.etag
+        return args
+
+    def _check_size(self, upload: Upload) -> None:
+        """Refuse an object over ``limits.max_file_bytes`` before reading a byte of it."""
+        if self.max_bytes is not None and upload.size > self.max_bytes:
+            raise Rejection(
+                "too_large",
+                f"The file is {upload.size / 2**20:.0f} MiB, over the "
+                f"{self.max_bytes / 2**20:.0f} MiB limit (limits.max_file_bytes).",
+            )
+
+    @contextlib.contextmanager
+    def _reading(self, upload: Upload) -> Iterator[None]:
+        """Storage errors translated; a replaced or deleted object becomes a rejection."""
+        with translated("downloading", self.where(upload.key)):
+            try:
+                yield
+            except (bex.ClientError, S3DownloadFailedError) as exc:
+                if etag_mismatch(exc):
+                    raise _changed(upload, "its ETag no longer matches the listing") from exc
+                if error_code(exc)[1] == 404:
+                    raise Rejection(
+                        "upload_changed",
+                        "The file was deleted while this run was reading it; nothing was "
+                        "made of it.",
+                    ) from exc
+                raise
+
+
+def _in_hidden_folder(rel: str) -> bool:
+    """Whether ``rel`` lies under a ``.name`` folder (skipped, as a local source skips them).
+
+    ``.`` and ``..`` are not folders in a bucket, just characters of a key: such
+    a key is listed (and reported), never resolved.
+    """
+    return any(f.startswith(".") and f not in (".", "..") for f in rel.split("/")[:-1])
+
+
+def _changed(upload: Upload, detail: str) -> Rejection:
+    return Rejection(
+        "upload_changed",
+        f"The file was replaced while this run was reading it ({detail}); it is left for the "
+        "next run, which will process the new version.",
+    )
+
+
+class S3Output(_Client, Output):
+    """Results published under ``s3://bucket/prefix``, staged in a local folder first."""
+
+    remote = True
+
+    def __init__(self, uri: str, staging: Path, settings: S3Settings | None = None):
+        super().__init__()
+        self.bucket, self.prefix = parse_uri(uri)
+        self.uri = f"s3://{self.bucket}/{self.prefix}"
+        self.settings = settings or S3Settings()
+        # One staging folder per output on this machine; the prefix may hold any character.
+        tag = hashlib.sha256(self.uri.encode()).hexdigest()[:12]
+        self.root = Path(staging) / f"{self.bucket}-{tag}"
+
+    def location(self, rel: str) -> str:
+        return shown(f"s3://{self.bucket}/{self._key(rel)}")
+
+    def exists(self, rel: str) -> bool:
+        return self._head(rel) is not None
+
+    def fetch(self, rels: Iterable[str], *, mirror: bool = False) -> None:
+        for rel in rels:
+            head = self._head(rel)
+            local = self.root / rel
+            if head is None:
+                if mirror:
+                    local.unlink(missing_ok=True)
+                continue
+            if _same(local, head):
+                continue
+            with (
+                translated("downloading", self.location(rel)),
+                atomic_output(local) as part,
+            ):
+                download(
+                    self.client,
+                    self.settings,
+                    self.bucket,
+                    self._key(rel),
+                    part,
+                    size=int(head["ContentLength"]),
+                    etag=head.get("ETag"),
+                )
+
+    def publish(self, rels: Iterable[str]) -> None:
+        for rel in rels:
+            local = self.root / rel
+            if not local.is_file():
+                continue
+            digest = sha256_file(local)
+            head = self._head(rel)
+            if head is not None and head.get("Metadata", {}).get("sha256") == digest:
+                continue
+            ext = posixpath.splitext(rel)[1].lower()
+            extra: dict[str, Any] = {
+                "ContentType": CONTENT_TYPES.get(ext, "application/octet-stream"),
+                "Metadata": {"sha256": digest},
+            }
+            if ext in _NO_CACHE:
+                extra["CacheControl"] = "no-cache"
+            with translated("uploading", self.location(rel)):
+                upload_file(self.client, self.settings, local, self.bucket, self._key(rel), extra)
+
+    def url_for(self, rel: str) -> str:
+        """A presigned GET link valid for ``storage.presign_seconds`` (signed locally)."""
+        with translated("signing a link to", self.location(rel)):
+            url: str = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(rel)},
+                ExpiresIn=self.settings.presign_seconds,
+            )
+        return url
+
+    def _key(self, rel: str) -> str:
+        parts = rel.split("/")
+        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"not a path inside the output: {rel!r}")
+        return self.prefix + rel
+
+    def _head(self, rel: str) -> dict[str, Any] | None:
+        with translated("checking", self.location(rel)):
+            try:
+                head: dict[str, Any] = self.client.head_object(
+                    Bucket=self.bucket, Key=self._key(rel)
+                )
+            except bex.ClientError as exc:
+                if error_code(exc)[1] == 404:
+                    return None
+                raise
+            return head
+
+
+def _same(local: Path, head: dict[str, Any]) -> bool:
+    """Whether the local file already holds the published object (size, then SHA-256)."""
+    try:
+        if local.stat().st_size != int(head["ContentLength"]):
+            return False
+    except FileNotFoundError:
+        return False
+    return head.get("Metadata", {}).get("sha256") == sha256_file(local)
