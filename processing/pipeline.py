@@ -18,20 +18,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import ffmpeg, quality
+from . import ffmpeg, publish, quality
 from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
 from .errors import FFmpegError, FFmpegTimeout, Rejection
-from .fsutil import remove_orphaned_parts, sha256_file, write_json
+from .fsutil import remove_orphaned_parts, write_json
 from .health import audio_prefilters, check
 from .loudness import SimulateFn, measure_file, plan_gain
 from .normalize import encode, master_path, plan_render
 from .probe import probe
 from .report import Entry, write_report
-from .review import build_review
 from .sidecar import Sidecar, parse_sidecar
-from .storage import Source, Upload, display_key
+from .storage import LocalOutput, Output, Source, StorageError, Upload, display_key
 from .verify import conformance_problems, scrub_problems
 
 log = logging.getLogger(__name__)
@@ -77,14 +76,15 @@ def identify(
     refused: list[Entry] = []
     for upload in uploads:
         key = display_key(upload.key)
+        rid = "x" + hashlib.sha256(upload.key.encode("utf-8", "surrogateescape")).hexdigest()[:15]
         if upload.problem:
-            rid = (
-                "x" + hashlib.sha256(upload.key.encode("utf-8", "surrogateescape")).hexdigest()[:15]
-            )
             refused.append(Entry.rejected(rid, key, "not_a_file", upload.problem, upload))
             continue
-        with source.local_copy(upload, workdir) as path:
-            digest = sha256_file(path)
+        try:
+            digest = source.digest(upload, workdir)
+        except Rejection as rej:  # replaced while listed, or over the size limit
+            refused.append(Entry.rejected(rid, key, rej.code, rej.reason, upload))
+            continue
         sid = submission_id(digest)
         if sid in by_id:
             by_id[sid].duplicates.append(key)
@@ -125,19 +125,26 @@ def process_submission(
     cfg: Config,
     workdir: Path,
     on_progress: Callable[[float], None] | None = None,
+    *,
+    dest: Output | None = None,
 ) -> Entry:
     """Render one submission into ``out/clips/<id>.mp4``, or reject it with a reason.
 
-    A clip already rendered under the same :func:`render_key` is reused.
+    A clip already rendered under the same :func:`render_key` is reused, here
+    or, for a remote ``dest``, wherever it was published from (its record is
+    fetched; the clip itself only if it must be measured again).
     """
     key = display_key(sub.upload.key)
     clip = out / "clips" / f"{sub.id}.mp4"
     record = out / "clips" / f"{sub.id}.json"
     rkey = render_key(sub, cfg)
-    cached = _cached(record, clip, rkey)
+    dest = dest or LocalOutput(out)
+    cached = _cached(record, clip, rkey, dest, sub.id)
     if cached is not None:
         entry = Entry.from_record(cached, sub, key)
         entry.cached = True
+        if not clip.is_file() and _must_measure(entry, cfg):
+            dest.fetch([publish.clip_of(sub.id)])
         if quality.refresh(entry, clip, cfg):
             write_json(record, {**cached, "flags": entry.flags, "quality": entry.quality})
         return _apply_consent(entry, cfg)
@@ -271,14 +278,20 @@ def _apply_consent(entry: Entry, cfg: Config) -> Entry:
 
 def process_batch(
     source: Source,
-    out: Path,
+    out: Path | Output,
     cfg: Config,
     *,
     workdir: Path | None = None,
     progress: Progress | None = None,
 ) -> list[Entry]:
-    """Process every upload in ``source`` into ``out`` and write ``out/report.json``."""
+    """Process every upload in ``source`` into ``out`` and write ``out/report.json``.
+
+    ``out`` is a folder, or an :class:`Output` (a bucket is staged in its local
+    ``root`` and every finished clip is published as it is done).
+    """
     ffmpeg.require_tools()
+    dest = out if isinstance(out, Output) else LocalOutput(out)
+    out = dest.root
     out.mkdir(parents=True, exist_ok=True)
     work = workdir or out / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -290,12 +303,12 @@ def process_batch(
         if progress:
             progress.clip_started(display_key(sub.upload.key), i, len(subs))
         entry = process_safely(
-            sub, source, out, cfg, work, progress.clip_progress if progress else None
+            sub, source, out, cfg, work, progress.clip_progress if progress else None, dest=dest
         )
         entries.append(entry)
         if progress:
             progress.clip_finished(entry)
-    finish_batch(out, source.uri, cfg, entries)
+    finish_batch(out, source.uri, cfg, entries, dest=dest)
     return entries
 
 
@@ -306,15 +319,19 @@ def process_safely(
     cfg: Config,
     workdir: Path,
     on_progress: Callable[[float], None] | None = None,
+    *,
+    dest: Output | None = None,
 ) -> Entry:
-    """:func:`process_submission`, turning an unexpected bug into a rejection.
+    """:func:`process_submission`, turning an unexpected bug into a rejection, then publishing.
 
-    Storage errors (``OSError``) still propagate: they are transient and the
-    orchestrator retries them.
+    Storage errors (``OSError``, :class:`StorageError`) still propagate: the
+    transient ones are retried by the orchestrator, the others stop the run
+    with a message saying what to fix. The clip is published to ``dest`` (a
+    no-op for a folder) before the entry is returned.
     """
     try:
-        entry = process_submission(sub, source, out, cfg, workdir, on_progress)
-    except OSError:
+        entry = process_submission(sub, source, out, cfg, workdir, on_progress, dest=dest)
+    except (OSError, StorageError):
         raise
     except Exception as exc:  # a bug met on one upload must not cost the others
         log.exception("internal error on %s", display_key(sub.upload.key))
@@ -328,25 +345,59 @@ def process_safely(
             sub=sub,
         )
     log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
+    if dest is not None:
+        publish.publish_clip(dest, entry)
     return entry
 
 
-def finish_batch(out: Path, source_uri: str, cfg: Config, entries: list[Entry]) -> Path:
-    """What follows the last clip: cross-clip flags, report.json, the review page."""
+def finish_batch(
+    out: Path, source_uri: str, cfg: Config, entries: list[Entry], *, dest: Output | None = None
+) -> Path:
+    """What follows the last clip: cross-clip flags, report.json, the review page.
+
+    For a remote ``dest`` the clips the page shows are fetched first, the page
+    links them with presigned URLs, and ``report.json`` is published last.
+    """
     quality.mark_duplicates(entries, cfg.quality)
+    dest = dest or LocalOutput(out)
+    publish.stage_for_review(dest, entries)
     path = write_report(out, source_uri, cfg, entries)
-    build_review(out)
+    publish.review_page(dest)
+    publish.publish_results(dest)
     return path
 
 
-def _cached(record: Path, clip: Path, rkey: str) -> dict[str, Any] | None:
+def _cached(record: Path, clip: Path, rkey: str, dest: Output, sid: str) -> dict[str, Any] | None:
+    """The clip's record if it was rendered under ``rkey`` and the clip is here or published.
+
+    A finished clip in this folder wins (publishing it follows); otherwise the
+    published record is fetched, so that a worker with an empty staging folder
+    skips what another worker finished.
+    """
+    data = _record(record, rkey)
+    if data is not None and clip.is_file():
+        return data
+    dest.fetch([publish.record_of(sid)])
+    data = _record(record, rkey)
+    if data is None or not (clip.is_file() or dest.exists(publish.clip_of(sid))):
+        return None
+    return data
+
+
+def _record(record: Path, rkey: str) -> dict[str, Any] | None:
     try:
         data = json.loads(record.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if data.get("render_key") != rkey or not clip.is_file():
+    if not isinstance(data, dict) or data.get("render_key") != rkey:
         return None
-    return data if isinstance(data, dict) else None
+    return data
+
+
+def _must_measure(entry: Entry, cfg: Config) -> bool:
+    """Whether :func:`quality.refresh` will decode the clip (its measurements are stale)."""
+    q = entry.quality
+    return not entry.flags or not q or q.get("key") != quality.measure_key(cfg.quality)
 
 
 def _scaled(cb: Callable[[float], None] | None, total: float) -> Callable[[float], None] | None:

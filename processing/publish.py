@@ -1,0 +1,121 @@
+"""What each stage fetches from an output before it runs and publishes after it.
+
+For a local folder every call here does nothing: the folder is the output. For
+a bucket (:class:`~processing.storage.s3.S3Output`) the stages run in a local
+staging folder and the order of uploads is the promise readers rely on: a
+clip's files go up before its record (``clips/<id>.json``, which tells every
+worker the clip is done), the compilation and the review page before
+``report.json``. A reader never finds a record or a report that points at a
+missing object, and a run stopped half way leaves the previous report in force.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .assemble import select_clips
+from .config import Config
+from .report import Entry
+from .review import PAGE, build_review
+from .storage import Output
+from .timeline import Compilation
+
+REPORT = "report.json"
+DECISIONS = "decisions.json"
+MANIFEST = "compilation/manifest.json"
+
+
+def record_of(sid: str) -> str:
+    return f"clips/{sid}.json"
+
+
+def clip_of(sid: str) -> str:
+    return f"clips/{sid}.mp4"
+
+
+def master_of(sid: str) -> str:
+    return f"clips/{sid}.flac"
+
+
+def log_of(sid: str) -> str:
+    return f"logs/{sid}.log"
+
+
+def publish_clip(dest: Output, entry: Entry) -> None:
+    """Publish one submission's files: log, clip and master, then its record last."""
+    if entry.output is None:
+        # A rejected submission has only its log; a stale local record must not go up.
+        dest.publish([log_of(entry.id)])
+        return
+    dest.publish([log_of(entry.id), clip_of(entry.id), master_of(entry.id), record_of(entry.id)])
+
+
+def stage_for_review(dest: Output, entries: Iterable[Entry | dict[str, Any]]) -> None:
+    """Fetch what the review page is built from: decisions, the manifest, every rendered clip."""
+    dest.fetch([DECISIONS, MANIFEST], mirror=True)
+    dest.fetch(_outputs(entries))
+
+
+def publish_results(dest: Output) -> None:
+    """Publish the review page, then ``report.json`` last."""
+    dest.publish([PAGE, REPORT])
+
+
+def stage_report(dest: Output) -> None:
+    """Fetch ``report.json`` and ``decisions.json`` as published (the store is the truth)."""
+    dest.fetch([REPORT, DECISIONS], mirror=True)
+
+
+def stage_for_compile(dest: Output, cfg: Config, order: list[str] | None) -> None:
+    """Fetch what the compilation and the page rebuilt after it need.
+
+    ``report.json`` first (see :func:`stage_report`), then every rendered clip
+    (the page shows them all) and the audio masters of the clips going in.
+    """
+    report = load_report(dest.root)
+    chosen, _ = select_clips(report, cfg, order)
+    stage_for_review(dest, report.get("submissions") or [])
+    dest.fetch([master_of(str(e["id"])) for e in chosen])
+
+
+def review_page(dest: Output) -> Path:
+    """(Re)build the review page; on a remote output its links are presigned URLs."""
+    return build_review(dest.root, url_for=dest.url_for if dest.remote else None)
+
+
+def compilation_files(comp: Compilation, out: Path) -> list[str]:
+    """The compilation and its companion files, as published (manifest last)."""
+    stem = comp.output.stem
+    folder = comp.output.parent.relative_to(out).as_posix()
+    names = [comp.output.name, *(f"{stem}{ext}" for ext in _SIDECARS), "manifest.json"]
+    return [f"{folder}/{name}" for name in names]
+
+
+_SIDECARS = (".chapters.txt", ".credits.txt", ".srt", ".vtt")
+
+
+def publish_compilation(dest: Output, comp: Compilation) -> None:
+    """Publish the compilation and its files, the review page, then ``report.json`` last."""
+    dest.publish(compilation_files(comp, dest.root))
+    publish_results(dest)
+
+
+def load_report(out: Path) -> dict[str, Any]:
+    """``out/report.json``, or an empty report when there is none yet."""
+    try:
+        data = json.loads((out / REPORT).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _outputs(entries: Iterable[Entry | dict[str, Any]]) -> list[str]:
+    found = []
+    for e in entries:
+        output = e.output if isinstance(e, Entry) else e.get("output")
+        if isinstance(output, str) and output:
+            found.append(output)
+    return found
