@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -15,6 +14,7 @@ from prefect.artifacts import (
 )
 
 from processing.report import Entry
+from processing.storage import Output
 
 
 class ProgressArtifact:
@@ -53,7 +53,7 @@ def submissions_table(entries: list[Entry]) -> None:
     create_table_artifact(table=rows, key="submissions", description="Every submission of this run")
 
 
-def run_summary(entries: list[Entry], out: Path, source: str) -> None:
+def run_summary(entries: list[Entry], dest: Output, source: str) -> None:
     counts = Counter(e.status for e in entries)
     encoded = sum(1 for e in entries if e.output and not e.cached)
     lines = [
@@ -63,8 +63,8 @@ def run_summary(entries: list[Entry], out: Path, source: str) -> None:
         f"excluded (no consent), **{counts['rejected']}** rejected",
         f"- **{encoded}** clips encoded in this run; "
         f"{sum(e.cached for e in entries)} reused from earlier runs",
-        f"- Report: `{out / 'report.json'}`",
-        f"- Review page: `{out / 'review' / 'index.html'}`",
+        f"- Report: `{dest.location('report.json')}`",
+        f"- Review page: `{dest.location('review/index.html')}`",
     ]
     rejected = [e for e in entries if e.status == "rejected"]
     if rejected:
@@ -73,13 +73,19 @@ def run_summary(entries: list[Entry], out: Path, source: str) -> None:
     create_markdown_artifact(markdown="\n".join(lines), key="run-summary")
 
 
-def links(out: Path, compilation: Path | None = None) -> None:
+def links(dest: Output, compilation: str | None = None) -> None:
+    """Links to the review page and the compilation (presigned, expiring, on S3).
+
+    Args:
+        dest: The output.
+        compilation: The compilation's path relative to the output.
+    """
     create_link_artifact(
-        link=(out / "review" / "index.html").resolve().as_uri(),
-        link_text="Review page",
-        key="review-page",
+        link=dest.url_for("review/index.html"), link_text="Review page", key="review-page"
     )
     if compilation is not None:
         create_link_artifact(
-            link=compilation.resolve().as_uri(), link_text=compilation.name, key="compilation"
+            link=dest.url_for(compilation),
+            link_text=compilation.rsplit("/", 1)[-1],
+            key="compilation",
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow, get_run_logger, pause_flow_run, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.context import TaskRunContext
@@ -19,12 +20,21 @@ from prefect.futures import as_completed
 from prefect.states import State
 from prefect.tasks import Task
 
-from processing import ffmpeg
+from processing import ffmpeg, publish
 from processing.assemble import compile_remembrance
 from processing.config import Config, load_config
 from processing.pipeline import Submission, finish_batch, identify, process_safely, render_key
 from processing.report import Entry
-from processing.storage import Source, display_key, open_source
+from processing.storage import (
+    Output,
+    Source,
+    check_separate,
+    display_key,
+    open_output,
+    open_source,
+)
+from processing.storage.s3client import is_transient
+from processing.timeline import Compilation
 
 from . import artifacts
 from .params import BatchParams, CampaignParams, CompileParams, EditorDecision
@@ -37,21 +47,30 @@ ENCODE_LIMIT = "supportreel-encodes"
 
 
 def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry storage and network failures only; a bad upload is never retried."""
+    """Retry storage and network failures only; a bad upload is never retried.
+
+    S3 throttling, 5xx answers, timeouts and dropped connections count (boto3's
+    own errors too, should one escape translation); a refused request (no such
+    bucket, access denied) does not.
+    """
     try:
         state.result()
     except (OSError, ConnectionError, TimeoutError):
         return True
-    except Exception:
-        return False
+    except Exception as exc:
+        return is_transient(exc)
     return False
 
 
 def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
-    """Content hash + render settings, while the rendered clip is still there."""
+    """Content hash + render settings, while the rendered clip is still there.
+
+    Not for a bucket: there its clip records are the cache every worker shares,
+    and a task result kept on one machine would not know a clip went missing.
+    """
     sub: Submission = parameters["sub"]
-    out: Path = parameters["out"]
-    if not (out / "clips" / f"{sub.id}.mp4").is_file():
+    dest: Output = parameters["dest"]
+    if dest.remote or not (dest.root / "clips" / f"{sub.id}.mp4").is_file():
         return None
     return f"submission-{sub.id}-{render_key(sub, parameters['cfg'])}"
 
@@ -70,10 +89,12 @@ def identify_task(
     persist_result=True,
     retry_condition_fn=_transient,
 )
-def process_task(sub: Submission, source: Source, out: Path, cfg: Config) -> Entry:
+def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> Entry:
+    """Render one submission and publish it (the same machine has the files)."""
     logger = get_run_logger()
+    out = dest.root
     with concurrency(ENCODE_LIMIT, occupy=1, strict=False):
-        entry = process_safely(sub, source, out, cfg, out / ".work")
+        entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest)
     key = display_key(sub.upload.key)
     if entry.status == "rejected":
         logger.warning("rejected %s: %s", key, entry.reason)
@@ -85,9 +106,28 @@ def process_task(sub: Submission, source: Source, out: Path, cfg: Config) -> Ent
     return entry
 
 
-@task(name="write-report")
-def finish_task(out: Path, source_uri: str, cfg: Config, entries: list[Entry]) -> Path:
-    return finish_batch(out, source_uri, cfg, entries)
+@task(name="write-report", retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def finish_task(dest: Output, source_uri: str, cfg: Config, entries: list[Entry]) -> Path:
+    return finish_batch(dest.root, source_uri, cfg, entries, dest=dest)
+
+
+@task(name="fetch-for-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def stage_compile_task(dest: Output, cfg: Config, order: list[str] | None) -> None:
+    publish.stage_report(dest)
+    publish.stage_for_compile(dest, cfg, order)
+
+
+@task(name="publish-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def publish_compile_task(dest: Output, comp: Compilation) -> None:
+    publish.publish_compilation(dest, comp)
+
+
+@task(name="publish-decision", retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def sync_decisions_task(dest: Output, upload: bool) -> None:
+    if upload:
+        dest.publish([publish.DECISIONS])
+    else:
+        dest.fetch([publish.DECISIONS], mirror=True)
 
 
 def ensure_encode_limit(cfg: Config) -> None:
@@ -103,7 +143,11 @@ def ensure_encode_limit(cfg: Config) -> None:
 def _configured(cfg: Config) -> None:
     retries = cfg.orchestration.storage_retries
     delay = cfg.orchestration.storage_retry_delay_seconds
-    for t in (identify_task, process_task):
+    storage_tasks = (
+        identify_task, process_task, finish_task, stage_compile_task, publish_compile_task,
+        sync_decisions_task,
+    )  # fmt: skip
+    for t in storage_tasks:
         t.retries = retries
         t.retry_delay_seconds = delay  # type: ignore[assignment]
 
@@ -116,21 +160,23 @@ def process_submissions(params: BatchParams) -> list[Entry]:
     cfg = load_config(Path(params.config) if params.config else None)
     _configured(cfg)
     ensure_encode_limit(cfg)
-    src = open_source(source, ignore=cfg.ingest.ignore)
-    out_dir = Path(out)
+    src = open_source(source, ignore=cfg.ingest.ignore, cfg=cfg)
+    dest = open_output(out, cfg)
+    check_separate(src, dest)
+    out_dir = dest.root
     work = out_dir / ".work"
     work.mkdir(parents=True, exist_ok=True)
     subs, entries = identify_task(src, cfg, work)
     progress = artifacts.ProgressArtifact(len(subs), f"Rendering {len(subs)} submissions")
     task = process_task.with_options(result_storage=out_dir / ".prefect" / "results")
-    futures = [task.submit(sub, src, out_dir, cfg) for sub in subs]
+    futures = [task.submit(sub, src, dest, cfg) for sub in subs]
     for _ in as_completed(futures):
         progress.advance()
     entries += [f.result() for f in futures]
-    finish_task(out_dir, src.uri, cfg, entries)
+    finish_task(dest, src.uri, cfg, entries)
     artifacts.submissions_table(entries)
-    artifacts.run_summary(entries, out_dir, src.uri)
-    artifacts.links(out_dir)
+    artifacts.run_summary(entries, dest, src.uri)
+    artifacts.links(dest)
     return entries
 
 
@@ -142,12 +188,14 @@ def build_compilation(params: CompileParams, order: list[str] | None = None) -> 
         params: Where the processed clips are, and the campaign settings.
         order: Submission ids in the editors' order; empty for submission order.
     """
-    from processing.review import build_review
-
     out, config = params.out, params.config
     cfg = load_config(Path(config) if config else None)
-    comp = compile_remembrance(Path(out), cfg, order=order)
-    build_review(Path(out))
+    _configured(cfg)
+    dest = open_output(out, cfg)
+    stage_compile_task(dest, cfg, order)
+    comp = compile_remembrance(dest.root, cfg, order=order)
+    publish.review_page(dest)
+    publish_compile_task(dest, comp)
     clips = sum(s.kind == "clip" for s in comp.segments)
     get_run_logger().info(
         "%s: %d clips, %.1f s, %d left out", comp.output, clips, comp.duration, len(comp.left_out)
@@ -157,8 +205,9 @@ def build_compilation(params: CompileParams, order: list[str] | None = None) -> 
         markdown=f"# {comp.output.name}\n\n{clips} clips, {comp.duration:.1f} s\n\n{chapters}",
         key="compilation-summary",
     )
-    artifacts.links(Path(out), comp.output)
-    return str(comp.output)
+    published = comp.output.relative_to(dest.root).as_posix()
+    artifacts.links(dest, published)
+    return dest.location(published)
 
 
 def with_task_runner(f: Flow[P, R], dask_address: str | None) -> Flow[P, R]:
@@ -170,12 +219,16 @@ def with_task_runner(f: Flow[P, R], dask_address: str | None) -> Flow[P, R]:
     return f.with_options(task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
 
 
-def decision_form(entries: list[Entry], out: Path) -> type[EditorDecision]:
-    """The approval form, prefilled with every accepted clip in submission order."""
+def decision_form(entries: list[Entry], page: str) -> type[EditorDecision]:
+    """The approval form, prefilled with every accepted clip in submission order.
+
+    Args:
+        entries: The processed submissions.
+        page: Link to the review page (a presigned URL on S3).
+    """
     accepted = sorted(
         (e for e in entries if e.status == "accepted"), key=lambda e: (e.submitted_at or "", e.id)
     )
-    page = (out / "review" / "index.html").resolve().as_uri()
     rows = "\n".join(f"| `{e.id}` | {e.name or '—'} | {e.source} |" for e in accepted)
     description = (
         "## Editors: choose the clips for the March 29 compilation\n\n"
@@ -223,16 +276,19 @@ def remembrance_campaign(params: CampaignParams) -> str:
         source=params.source, out=out, config=config, dask_address=params.dask_address
     )
     entries = with_task_runner(process_submissions, batch.dask_address)(batch)
-    out_dir = Path(out)
     order = None
     if not params.approve_all:
         cfg = load_config(Path(config) if config else None)
+        _configured(cfg)
+        dest = open_output(out, cfg)
         logger.info("waiting for the editors' decision (resume this run in the Prefect UI)")
         decision = pause_flow_run(
-            wait_for_input=decision_form(entries, out_dir),
+            wait_for_input=decision_form(entries, dest.url_for(publish.PAGE)),
             timeout=int(cfg.orchestration.approval_timeout_hours * 3600),
             key="editor-approval",
         )
-        order = record_decision(out_dir, decision, entries)
+        sync_decisions_task(dest, upload=False)  # keep the history another machine wrote
+        order = record_decision(dest.root, decision, entries)
+        sync_decisions_task(dest, upload=True)
         logger.info("%s approved %d clips", decision.editor or "an editor", len(order))
     return build_compilation(CompileParams(out=out, config=config), order)

@@ -18,7 +18,7 @@ from processing.config import default_toml, load_config
 from processing.errors import ReelError
 from processing.pipeline import process_batch
 from processing.report import Entry
-from processing.storage import open_source
+from processing.storage import Output, check_separate, open_output, open_source
 
 log = logging.getLogger("reel")
 
@@ -64,11 +64,12 @@ def _short(key: str, width: int = 28) -> str:
 
 def cmd_process(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    source = open_source(args.source, ignore=cfg.ingest.ignore)
-    out = Path(args.out)
+    source = open_source(args.source, ignore=cfg.ingest.ignore, cfg=cfg)
+    dest = open_output(args.out, cfg)
+    check_separate(source, dest)
     bar = BarProgress() if not args.quiet else None
     try:
-        entries = process_batch(source, out, cfg, progress=bar)
+        entries = process_batch(source, dest, cfg, progress=bar)
     finally:
         if bar:
             bar.close()
@@ -77,25 +78,43 @@ def cmd_process(args: argparse.Namespace) -> int:
     print(
         f"{counts['accepted']} accepted ({cached} already rendered), "
         f"{counts['rejected']} rejected, {counts['excluded']} excluded; "
-        f"report: {out / 'report.json'}"
+        f"report: {dest.location('report.json')}"
     )
+    _print_links(dest, cfg.storage.presign_seconds)
     return 0
 
 
+def _print_links(dest: Output, seconds: int, compilation: str | None = None) -> None:
+    """Presigned links for editors when the output is a bucket (a folder needs none)."""
+    if not dest.remote:
+        return
+    from processing.review import PAGE
+
+    days = seconds / 86400
+    print(f"review page (link valid {days:g} days): {dest.url_for(PAGE)}")
+    if compilation is not None:
+        print(f"compilation (link valid {days:g} days): {dest.url_for(compilation)}")
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
+    from processing import publish
     from processing.assemble import compile_remembrance
 
     cfg = load_config(args.config)
-    out = Path(args.out)
-    comp = compile_remembrance(out, cfg, order=_editor_order(out))
-    from processing.review import build_review
-
-    build_review(out)  # the page previews the new compilation
+    dest = open_output(args.out, cfg)
+    publish.stage_report(dest)
+    order = _editor_order(dest.root)
+    publish.stage_for_compile(dest, cfg, order)
+    comp = compile_remembrance(dest.root, cfg, order=order)
+    publish.review_page(dest)  # the page previews the new compilation
+    publish.publish_compilation(dest, comp)
     clips = sum(s.kind == "clip" for s in comp.segments)
+    published = comp.output.relative_to(dest.root).as_posix()
     print(
-        f"{comp.output}: {clips} clips, {comp.duration:.1f} s; "
+        f"{dest.location(published)}: {clips} clips, {comp.duration:.1f} s; "
         f"{len(comp.left_out)} left out (see report.json)"
     )
+    _print_links(dest, cfg.storage.presign_seconds, published)
     return 0
 
 
@@ -132,6 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     )
     print(f"compilation: {result}")
+    cfg = load_config(args.config)
+    dest = open_output(args.out, cfg)
+    _print_links(dest, cfg.storage.presign_seconds, result.removeprefix(dest.uri))
     return 0
 
 
@@ -152,17 +174,24 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from processing.review import apply_decisions, build_review
+    from processing import publish
+    from processing.review import PAGE, apply_decisions
 
-    out = Path(args.out)
+    cfg = load_config(args.config)
+    dest = open_output(args.out, cfg)
+    publish.stage_report(dest)
+    out = dest.root
     if args.action == "apply":
         d = apply_decisions(Path(args.file), out, applied_by=args.by)
+        dest.publish([publish.DECISIONS])
         print(
             f"recorded {len(d.order)} approved and {len(d.rejected)} rejected clips "
-            f"by {d.applied_by} in {out / 'decisions.json'}"
+            f"by {d.applied_by} in {dest.location(publish.DECISIONS)}"
         )
-    page = build_review(out)
-    print(f"review page: {page}")
+    publish.stage_for_review(dest, publish.load_report(out).get("submissions") or [])
+    page = publish.review_page(dest)
+    dest.publish([PAGE])
+    print(f"review page: {dest.url_for(PAGE) if dest.remote else page}")
     return 0
 
 
@@ -175,22 +204,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     pr = sub.add_parser("process", help="health-check, normalize and caption every upload")
-    pr.add_argument("source", help="folder of uploads (with optional <stem>.json sidecars)")
-    pr.add_argument("--out", required=True, help="output folder (clips/, logs/, report.json)")
+    pr.add_argument(
+        "source", help="folder or s3://bucket/prefix of uploads (optional <stem>.json sidecars)"
+    )
+    pr.add_argument(
+        "--out", required=True,
+        help="output folder or s3://bucket/prefix (clips/, logs/, report.json)",
+    )  # fmt: skip
     pr.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_process)
 
     co = sub.add_parser("compile", help="assemble the March 29 compilation from accepted clips")
-    co.add_argument("--out", required=True, help="the output folder `reel process` wrote")
+    co.add_argument(
+        "--out", required=True, help="the output folder or s3:// prefix `reel process` wrote"
+    )
     co.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
     co.set_defaults(func=cmd_compile)
 
     rn = sub.add_parser(
         "run", help="the whole campaign: process, editors' approval, compile (Prefect flow)"
     )
-    rn.add_argument("source", help="folder of uploads")
-    rn.add_argument("--out", required=True, help="output folder")
+    rn.add_argument("source", help="folder or s3://bucket/prefix of uploads")
+    rn.add_argument("--out", required=True, help="output folder or s3://bucket/prefix")
     rn.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
     rn.add_argument(
         "--approve-all", action="store_true",
@@ -211,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     rv = sub.add_parser("review", help="the editors' review page and their decisions")
     rv_sub = rv.add_subparsers(dest="action", required=True)
     rb = rv_sub.add_parser("build", help="(re)build OUT/review/index.html")
-    rb.add_argument("--out", required=True, help="the output folder `reel process` wrote")
+    rb.add_argument(
+        "--out", required=True, help="the output folder or s3:// prefix `reel process` wrote"
+    )
+    rb.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
     rb.set_defaults(func=cmd_review)
     ra = rv_sub.add_parser(
         "apply", help="record a decisions.json exported from the review page (keeps history)"
@@ -219,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("file", help="decisions.json downloaded from the review page")
     ra.add_argument("--out", required=True, help="the output folder the decisions are for")
     ra.add_argument("--by", help="who applies them (default: the editor named in the file)")
+    ra.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
     ra.set_defaults(func=cmd_review)
     return p
 
