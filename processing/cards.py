@@ -124,7 +124,8 @@ def render_card(kind: str, cfg: Config, folder: Path) -> Card:
             # to compute per frame than drawing it full size, and indistinguishable).
             f"gradients=s={out.width // 8}x{out.height // 8}:r={out.fps}:c0={c[0]}:c1={c[1]}:"
             f"c2={c[2]}:c3={c[3]}:nb_colors=4:seed=29:speed=0.004:duration={duration:.6f},"
-            f"scale={out.width}:{out.height}:flags=bicubic,format=yuv420p,ass=filename='{ass}'"
+            f"scale={out.width}:{out.height}:flags=bicubic,setsar=1,format=yuv420p,"
+            f"ass=filename='{ass}'"
         )
         audio = f"anullsrc=r={out.sample_rate}:cl=stereo"
         with atomic_output(dst) as part:
