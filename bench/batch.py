@@ -1,0 +1,304 @@
+"""Sections 3-5: whole batches through the Prefect ``process-submissions`` flow.
+
+Every run is a fresh Python process (:mod:`bench.flow_child`) against one
+Prefect server started once (its start-up is reported on its own). The parent
+samples the child's process tree for peak memory, and counts the ffmpeg
+commands the run started through a logging shim (``REEL_FFMPEG``), so encodes
+made on Dask workers are counted too.
+
+Uploads are tiny (320x180, 1.6 s) and rendered into a 320x180 frame by a
+config file: these sections measure orchestration, encode counts and memory;
+section 1 measures the encode itself at 1080p.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    TreeMemory,
+    is_encode,
+    logged_commands,
+    mib,
+    paired_ratios,
+    summary,
+    write_ffmpeg_shim,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+UPLOAD_SIZE = (320, 180)
+UPLOAD_SECONDS = 1.6
+#: Rendered frame for these sections (the campaign's is 1920x1080).
+BATCH_CONFIG = """\
+# bench/batch.py: small frames, so that hundreds of clips fit the time budget.
+[output]
+width = 320
+height = 180
+"""
+
+
+def make_uploads(pool: Path, count: int) -> list[Path]:
+    """``count`` distinct small uploads with sidecars, cut from one generated stream.
+
+    One ffmpeg run (testsrc2 with its hue turning, a gliding tone) cut by the
+    segment muxer at keyframes every :data:`UPLOAD_SECONDS`: every upload has
+    its own pictures and bytes, for a fraction of the cost of one run each.
+    """
+    from processing import ffmpeg
+
+    pool.mkdir(parents=True, exist_ok=True)
+    w, h = UPLOAD_SIZE
+    fps = 30
+    total = count * UPLOAD_SECONDS + 0.5
+    gop = round(UPLOAD_SECONDS * fps)
+    video = f"testsrc2=s={w}x{h}:r={fps}:d={total:g},hue=h=t*37"
+    voice = "0.25*sin(2*PI*(150+40*sin(2*PI*0.3*t))*t)*(0.6+0.4*sin(2*PI*3.5*t))"
+    audio = f"aevalsrc='{voice}':s=48000:d={total:g},pan=stereo|c0=c0|c1=c0"
+    ffmpeg.run(
+        [
+            "-v", "error", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio,
+            "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast",
+            "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "96k", "-f", "segment", "-segment_time", f"{UPLOAD_SECONDS}",
+            "-segment_time_delta", "0.05", "-reset_timestamps", "1", "-segment_format", "mp4",
+            "-y", str(pool / "upload-%03d.mp4"),
+        ],
+        timeout=600,
+    )  # fmt: skip
+    uploads = []
+    for i in range(count):
+        path = pool / f"upload-{i:03d}.mp4"
+        path.with_suffix(".json").write_text(
+            json.dumps({"name": f"Supporter {i}", "consent": True}), "utf-8"
+        )
+        uploads.append(path)
+    # The stream runs a little long so that the last upload is whole; drop the remainder.
+    (pool / f"upload-{count:03d}.mp4").unlink(missing_ok=True)
+    return uploads
+
+
+def link_uploads(uploads: list[Path], folder: Path) -> Path:
+    """A source folder holding ``uploads`` (hard links: symbolic ones are refused)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for up in uploads:
+        for p in (up, up.with_suffix(".json")):
+            target = folder / p.name
+            if not target.exists():
+                os.link(p, target)
+    return folder
+
+
+#: How the scale-out section runs the same batch: Prefect's default thread pool
+#: (one thread per submission, each waiting for an encode slot from the server),
+#: the same with the pool capped at the encode limit (a Prefect setting, no code
+#: change), and a local two-worker Dask cluster.
+RUNNERS = ("threads", "threads, pool = encode slots", "dask")
+
+
+def runner_options(kind: str, slots: int) -> dict[str, Any]:
+    if kind == "dask":
+        return {"dask": True}
+    if kind == "threads":
+        return {}
+    return {"env": {"PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS": str(slots)}}
+
+
+class FlowRunner:
+    """Starts :mod:`bench.flow_child` runs against one Prefect server and measures them."""
+
+    def __init__(self, work: Path, api_url: str, config: Path):
+        self.work = work
+        self.config = config
+        self.shim = write_ffmpeg_shim(work / "shim")
+        self.env = {
+            **os.environ,
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(work / "prefect-home"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "REEL_FFMPEG": str(self.shim),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.count = 0
+
+    def run(
+        self, source: Path, out: Path, *, dask: bool = False, env: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        self.count += 1
+        tag = f"run{self.count:02d}"
+        log = self.work / "logs" / f"{tag}-ffmpeg.txt"
+        result = self.work / "logs" / f"{tag}-result.json"
+        console = self.work / "logs" / f"{tag}-console.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "bench.flow_child", "--source", str(source), "--out", str(out)]
+        cmd += ["--config", str(self.config), "--result", str(result)]
+        if dask:
+            cmd.append("--dask")
+        start = time.monotonic()
+        with console.open("w") as fh:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env={**self.env, **(env or {}), "REEL_BENCH_FFMPEG_LOG": str(log)},
+                stdout=fh, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            with TreeMemory(proc.pid) as mem:
+                code = proc.wait()
+        wall = time.monotonic() - start
+        if code != 0:
+            tail = console.read_text("utf-8", "replace")[-3000:]
+            raise RuntimeError(f"flow run {tag} failed (exit {code}):\n{tail}")
+        data = json.loads(result.read_text("utf-8"))
+        commands = logged_commands(log)
+        entries = data["entries"]
+        fresh = [e for e in entries if e["status"] != "rejected" and not e["cached"]]
+        # A clip's processing time: the pipeline's own clock plus its quality flags.
+        clip_seconds = [(e["seconds"] or 0) + (e["quality_seconds"] or 0) for e in fresh]
+        return {
+            "submissions": len(entries),
+            "accepted": sum(e["status"] != "rejected" for e in entries),
+            "process_seconds": round(wall, 3),
+            "import_seconds": data["import_seconds"],
+            "cluster_seconds": data["cluster_seconds"],
+            "flow_seconds": data["flow_seconds"],
+            "identify_seconds": data["identify_seconds"],
+            "finish_seconds": data["finish_seconds"],
+            "encodes": sum(map(is_encode, commands)),
+            "ffmpeg_commands": len(commands),
+            "clip_seconds_sum": round(sum(clip_seconds), 3),
+            "peak_tree_mib": mib(mem.peak_total),
+            "peak_python_mib": mib(mem.peak_root),
+            "peak_processes": mem.peak_processes,
+            "peak_threads": mem.peak_threads,
+            "renderers": len({e["rendered_by"] for e in entries if e["rendered_by"]}),
+        }
+
+
+def overhead(run: dict[str, Any], parallel: int) -> dict[str, float]:
+    """Orchestration cost of a run.
+
+    ``per_clip_seconds``: the flow's wall time minus its own batch steps
+    (hashing the uploads; report and review page) minus the clips' processing
+    time spread over the ``parallel`` encode slots, per clip: what Prefect
+    (task runs, states, results, the concurrency slots) adds to each clip.
+    ``slot_use``: the share of the slots' time, between the batch steps, spent
+    processing clips.
+    """
+    n = max(1, run["submissions"])
+    busy = run["clip_seconds_sum"] / parallel
+    between = run["flow_seconds"] - run["identify_seconds"] - run["finish_seconds"]
+    return {
+        "per_clip_seconds": round((between - busy) / n, 3),
+        "slot_use": round(busy / between, 3) if between > 0 else 0.0,
+    }
+
+
+def bench(
+    work: Path,
+    *,
+    sizes: tuple[int, ...],
+    scale_out_clips: int,
+    scale_out_rounds: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Batch scaling, incremental re-runs and the Dask scale-out."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from processing.config import load_config
+
+    folder = work / "batch"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = folder / "batch.toml"
+    config.write_text(BATCH_CONFIG, "utf-8")
+    parallel = load_config(config).orchestration.max_parallel_encodes
+    biggest = max(sizes)
+
+    t = time.monotonic()
+    uploads = make_uploads(folder / "pool", biggest + 1)
+    pool, extra = uploads[:biggest], uploads[biggest:]
+    generate = time.monotonic() - t
+    log(f"  {biggest + 1} uploads generated in {generate:.1f} s")
+
+    t = time.monotonic()
+    with prefect_test_harness(server_startup_timeout=120):
+        from prefect.settings import PREFECT_API_URL
+
+        server_seconds = time.monotonic() - t
+        log(f"  Prefect server started in {server_seconds:.1f} s")
+        runner = FlowRunner(folder, str(PREFECT_API_URL.value()), config)
+
+        scaling = []
+        for n in sizes:
+            src = link_uploads(pool[:n], folder / f"src-{n}")
+            r = runner.run(src, folder / f"out-{n}")
+            r.update(overhead(r, parallel))
+            scaling.append({"clips": n, **r})
+            log(f"  {n} clips: flow {r['flow_seconds']:.1f} s, {r['encodes']} encodes, "
+                f"peak {r['peak_tree_mib']:.0f} MiB")  # fmt: skip
+
+        # Incremental: the biggest batch again, unchanged (twice: the first re-run and the
+        # next ones take different paths through the cache), then with one new upload.
+        src = folder / f"src-{biggest}"
+        out = folder / f"out-{biggest}"
+        again = runner.run(src, out)
+        log(f"  re-run, nothing new: {again['flow_seconds']:.1f} s, {again['encodes']} encodes")
+        again2 = runner.run(src, out)
+        log(f"  re-run again: {again2['flow_seconds']:.1f} s, {again2['encodes']} encodes")
+        link_uploads(extra, src)
+        one_new = runner.run(src, out)
+        log(f"  re-run, one new: {one_new['flow_seconds']:.1f} s, {one_new['encodes']} encodes")
+
+        # Scale-out: the same batch on each runner, interleaved, fresh output folders.
+        src = link_uploads(pool[:scale_out_clips], folder / f"src-scale-out-{scale_out_clips}")
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RUNNERS}
+        for i in range(scale_out_rounds):
+            kinds = list(RUNNERS)
+            for kind in kinds[i % len(kinds) :] + kinds[: i % len(kinds)]:
+                out = folder / f"out-scale-out-{RUNNERS.index(kind)}-{i}"
+                r = runner.run(src, out, **runner_options(kind, parallel))
+                r.update(overhead(r, parallel))
+                runs[kind].append(r)
+                log(f"  scale-out round {i + 1}/{scale_out_rounds} {kind}: "
+                    f"flow {r['flow_seconds']:.1f} s")  # fmt: skip
+
+    def flows(kind: str) -> list[float]:
+        return [r["flow_seconds"] for r in runs[kind]]
+
+    return {
+        "setup": {
+            "upload": f"{UPLOAD_SECONDS:g} s {UPLOAD_SIZE[0]}x{UPLOAD_SIZE[1]} H.264 + AAC",
+            "rendered_frame": "320x180 frame (a config override; every other setting default)",
+            "max_parallel_encodes": parallel,
+            "generate_seconds": round(generate, 2),
+            "prefect_server_start_seconds": round(server_seconds, 2),
+        },
+        "scaling": scaling,
+        "incremental": {
+            "clips": biggest,
+            "nothing_new": again,
+            "nothing_new_again": again2,
+            "one_new": one_new,
+        },
+        "scale_out": None
+        if not scale_out_rounds
+        else {
+            "clips": scale_out_clips,
+            "rounds": scale_out_rounds,
+            "runners": {
+                kind: {
+                    "flow_seconds": summary(flows(kind)),
+                    "over_threads": paired_ratios(flows(kind), flows("threads")),
+                    "runs": runs[kind],
+                }
+                for kind in RUNNERS
+            },
+            "dask_cluster_start_seconds": summary([r["cluster_seconds"] for r in runs["dask"]]),
+        },
+    }

@@ -1,0 +1,83 @@
+"""``make bench`` in miniature: every section runs and writes the results it promises.
+
+The smoke plan (tiny frames, one run each) exercises exactly the code the full
+benchmark runs; this test checks the structure of ``results.json`` and
+``results.md`` and the invariants a real run must also show: the bare command
+is the pipeline's own encode, one encode per clip, nothing re-encoded on a
+re-run. Speed targets are not asserted here: at these sizes process start-up
+dominates and the ratios mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+STAT = {"median", "min", "max", "runs"}
+
+
+def _is_stat(value: object) -> bool:
+    return isinstance(value, dict) and value.keys() >= STAT and bool(value["runs"])
+
+
+def test_smoke_bench_writes_both_results(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text("utf-8"))
+
+    m = results["machine"]
+    assert m["cores"] >= 1 and m["memory_gib"] > 0 and m["ffmpeg"].startswith("ffmpeg version")
+    assert m["date"] and results["plan"] == "smoke" and results["bench_seconds"] > 0
+
+    pc = results["sections"]["per-clip"]
+    for key in ("pipeline_seconds", "bare_seconds", "moviepy_seconds", "pipeline_over_bare",
+                "moviepy_over_pipeline"):  # fmt: skip
+        assert _is_stat(pc[key]), key
+    assert pc["bare_video_identical_to_pipeline"], "the bare command is not the pipeline's encode"
+    assert "encode" in pc["pipeline_stages_seconds"]
+    for side in ("pipeline", "bare", "moviepy"):
+        assert pc["outputs"][side]["video"].startswith("h264 High 256x144 30 fps"), side
+        assert pc["outputs"][side]["audio"] == "aac 48000 Hz 2 ch", side
+
+    asm = results["sections"]["assembly"]
+    for n, fig in asm["sizes"].items():
+        assert fig["clips"] == int(n)
+        assert _is_stat(fig["copy_seconds"]["build"]) and _is_stat(fig["reencode_seconds"])
+        assert _is_stat(fig["reencode_over_build"])
+        assert fig["copy_seconds"]["join (video copy + sound from masters)"]["median"] > 0
+    assert [f["reencode_estimated"] for f in asm["sizes"].values()] == [False, True]
+
+    b = results["sections"]["batch"]
+    for run in b["scaling"]:
+        assert run["encodes"] == run["accepted"] == run["clips"], run
+        assert run["peak_tree_mib"] >= run["peak_python_mib"] > 0
+        assert run["flow_seconds"] > 0 and "per_clip_seconds" in run
+    inc = b["incremental"]
+    assert inc["nothing_new"]["encodes"] == inc["nothing_new_again"]["encodes"] == 0
+    assert inc["one_new"]["encodes"] == 1
+    so = b["scale_out"]
+    assert set(so["runners"]) == {"threads", "threads, pool = encode slots", "dask"}
+    for kind, fig in so["runners"].items():
+        assert _is_stat(fig["over_threads"]), kind
+        assert all(r["encodes"] == so["clips"] for r in fig["runs"]), kind
+
+    names = {t["target"] for t in results["targets"]}
+    assert {"pipeline vs one bare ffmpeg pass", "one ffmpeg encode per clip"} <= names
+    md = (tmp_path / "results.md").read_text("utf-8")
+    for heading in ("## Targets", "## 1. One clip", "## 2. The compilation",
+                    "## 3. Batches", "## 4. Incremental", "## 5. Scale out"):  # fmt: skip
+        assert heading in md, heading
+    assert m["ffmpeg"] in md
