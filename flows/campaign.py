@@ -7,6 +7,7 @@ artifacts, log summaries).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -75,6 +76,11 @@ def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
     return f"submission-{sub.id}-{render_key(sub, parameters['cfg'])}"
 
 
+def _encode_slot() -> AbstractContextManager[Any]:
+    """One of the server's encode slots (taken only when a clip is rendered, not reused)."""
+    return concurrency(ENCODE_LIMIT, occupy=1, strict=False)
+
+
 @task(name="list-and-identify", retry_condition_fn=_transient)
 def identify_task(
     source: Source, cfg: Config, workdir: Path
@@ -93,8 +99,7 @@ def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> 
     """Render one submission and publish it (the same machine has the files)."""
     logger = get_run_logger()
     out = dest.root
-    with concurrency(ENCODE_LIMIT, occupy=1, strict=False):
-        entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest)
+    entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest, slot=_encode_slot)
     key = display_key(sub.upload.key)
     if entry.status == "rejected":
         logger.warning("rejected %s: %s", key, entry.reason)

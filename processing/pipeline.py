@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -127,12 +128,15 @@ def process_submission(
     on_progress: Callable[[float], None] | None = None,
     *,
     dest: Output | None = None,
+    slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> Entry:
     """Render one submission into ``out/clips/<id>.mp4``, or reject it with a reason.
 
     A clip already rendered under the same :func:`render_key` is reused, here
     or, for a remote ``dest``, wherever it was published from (its record is
-    fetched; the clip itself only if it must be measured again).
+    fetched; the clip itself only if it must be measured again). ``slot`` is
+    entered around the render only (the orchestrator's encode slot): reusing
+    a clip waits for nothing.
     """
     key = display_key(sub.upload.key)
     clip = out / "clips" / f"{sub.id}.mp4"
@@ -148,7 +152,23 @@ def process_submission(
         if quality.refresh(entry, clip, cfg):
             write_json(record, {**cached, "flags": entry.flags, "quality": entry.quality})
         return _apply_consent(entry, cfg)
+    with slot():
+        return _render(sub, source, out, cfg, workdir, on_progress, rkey)
 
+
+def _render(
+    sub: Submission,
+    source: Source,
+    out: Path,
+    cfg: Config,
+    workdir: Path,
+    on_progress: Callable[[float], None] | None,
+    rkey: str,
+) -> Entry:
+    """The health check, the one encode, the output checks and the quality flags."""
+    key = display_key(sub.upload.key)
+    clip = out / "clips" / f"{sub.id}.mp4"
+    record = out / "clips" / f"{sub.id}.json"
     log_file = out / "logs" / f"{sub.id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text("", "utf-8")
@@ -321,6 +341,7 @@ def process_safely(
     on_progress: Callable[[float], None] | None = None,
     *,
     dest: Output | None = None,
+    slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> Entry:
     """:func:`process_submission`, turning an unexpected bug into a rejection, then publishing.
 
@@ -330,7 +351,9 @@ def process_safely(
     no-op for a folder) before the entry is returned.
     """
     try:
-        entry = process_submission(sub, source, out, cfg, workdir, on_progress, dest=dest)
+        entry = process_submission(
+            sub, source, out, cfg, workdir, on_progress, dest=dest, slot=slot
+        )
     except (OSError, StorageError):
         raise
     except Exception as exc:  # a bug met on one upload must not cost the others

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -10,13 +11,14 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from processing import ffmpeg
 from processing.config import load_config
-from processing.pipeline import process_batch
+from processing.pipeline import identify, process_batch, process_safely
 from processing.storage import LocalSource
 from tests import mediagen as mg
 from tests.conftest import BAD, GOOD, Batch, tree_hashes
@@ -123,6 +125,24 @@ def test_changing_a_caption_setting_re_encodes(tmp_path: Path) -> None:
     second = process_batch(LocalSource(src), out, changed)[0]
     assert first.output and second.output
     assert not second.cached and second.render_key != first.render_key
+
+
+def test_only_a_render_takes_an_encode_slot(tmp_path: Path) -> None:
+    source = LocalSource(_one_clip_source(tmp_path))
+    out, work, cfg = tmp_path / "out", tmp_path / "work", load_config()
+    subs, _ = identify(source, source.list_uploads(), cfg, work)
+    taken: list[str] = []
+
+    @contextlib.contextmanager
+    def slot() -> Iterator[None]:
+        taken.append("slot")
+        yield
+
+    first = process_safely(subs[0], source, out, cfg, work, slot=slot)
+    again = process_safely(subs[0], source, out, cfg, work, slot=slot)
+    assert first.output and not first.cached
+    assert again.cached and again.output == first.output
+    assert taken == ["slot"]  # the re-run reused the clip without waiting for a slot
 
 
 def test_a_stuck_encode_is_stopped_and_rejected_as_timed_out(tmp_path: Path) -> None:
