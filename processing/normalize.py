@@ -112,6 +112,25 @@ def _tonemap(v: VideoStream, hdr: str) -> list[str]:
     ]
 
 
+#: Colour matrices ffprobe reports for a stream that does not say which it uses.
+_UNTAGGED = (None, "", "unknown", "unspecified", "reserved")
+
+
+def _in_matrix(v: VideoStream, hdr: str | None) -> str:
+    """``in_color_matrix`` for ``scale`` when the upload does not name its matrix.
+
+    ffmpeg's swscale reads an untagged picture as BT.601, while players read
+    untagged HD as BT.709 (mpv's rule: 1280 wide or more than 576 lines):
+    converting 601 to 709 would shift the colours the contributor saw, and
+    costs a full per-pixel conversion. Tagged uploads (and HDR, tagged by the
+    tone mapping) keep ffmpeg's ``auto``.
+    """
+    if hdr or v.color_space not in _UNTAGGED:
+        return ""
+    hd = v.width >= 1280 or v.height > 576
+    return "in_color_matrix=bt709:" if hd else "in_color_matrix=bt601:"
+
+
 def filter_graph(
     plan: RenderPlan, v: VideoStream, cfg: Config, ass_path: Path | None, *, master: bool = False
 ) -> str:
@@ -123,7 +142,7 @@ def filter_graph(
     out = cfg.output
     W, H = out.width, out.height
     fw, fh = plan.fg_size
-    to709 = "out_color_matrix=bt709:out_range=tv"
+    to709 = f"{_in_matrix(v, plan.hdr)}out_color_matrix=bt709:out_range=tv"
     head = [f"fps={out.fps}:start_time=0"]
     if plan.hdr:
         head += _tonemap(v, plan.hdr)
