@@ -43,7 +43,7 @@ from .per_clip import CONTENT
 
 CHECKS = "checks on the result"
 JOIN = "join (video copy + sound from masters)"
-SIGNATURES = "segment signatures (one ffprobe each)"
+SIGNATURES = "segment signatures (from the entries; cards probed)"
 
 
 def classify(tool: str, args: list[str]) -> str:
@@ -52,7 +52,7 @@ def classify(tool: str, args: list[str]) -> str:
         return CHECKS if "-show_format" in args or "-show_chapters" in args else SIGNATURES
     if "concat" in args and "copy" in args:
         return JOIN
-    if "-ss" in args and "ebur128" in " ".join(args):
+    if "ebur128" in " ".join(args):  # each segment's loudness in the result
         return CHECKS
     return "other ffmpeg"
 
@@ -167,23 +167,23 @@ def bench(
     figures = {}
     for n in sizes:
         copy = copies[n]
-        build = [c["build"] for c in copy]
+        builds = [c["build"] for c in copy]
         join = [c.get(JOIN, 0.0) for c in copy]
-        re = reencodes[n]
+        redo = reencodes[n]
         estimated = False
-        if not re and measured is not None:
+        if not redo and measured is not None:
             # x264 at a fixed preset and frame size costs the same per frame: scale by length.
-            re = [t * lengths[n] / lengths[measured] for t in reencodes[measured]]
+            redo = [t * lengths[n] / lengths[measured] for t in reencodes[measured]]
             estimated = True
-        pairs = min(len(re), len(build))
+        pairs = min(len(redo), len(builds))
         figures[str(n)] = {
             "clips": n,
             "compilation_seconds": round(lengths[n], 2),
             "copy_seconds": {k: summary([c.get(k, 0.0) for c in copy]) for k in copy[0]},
-            "reencode_seconds": summary(re) if re else None,
+            "reencode_seconds": summary(redo) if redo else None,
             "reencode_estimated": estimated,
-            "reencode_over_build": paired_ratios(re[:pairs], build[:pairs]) if re else None,
-            "reencode_over_join": paired_ratios(re[:pairs], join[:pairs]) if re else None,
+            "reencode_over_build": paired_ratios(redo[:pairs], builds[:pairs]) if redo else None,
+            "reencode_over_join": paired_ratios(redo[:pairs], join[:pairs]) if redo else None,
         }
     return {
         "setup": {

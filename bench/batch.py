@@ -96,19 +96,9 @@ def link_uploads(uploads: list[Path], folder: Path) -> Path:
     return folder
 
 
-#: How the scale-out section runs the same batch: Prefect's default thread pool
-#: (one thread per submission, each waiting for an encode slot from the server),
-#: the same with the pool capped at the encode limit (a Prefect setting, no code
-#: change), and a local two-worker Dask cluster.
-RUNNERS = ("threads", "threads, pool = encode slots", "dask")
-
-
-def runner_options(kind: str, slots: int) -> dict[str, Any]:
-    if kind == "dask":
-        return {"dask": True}
-    if kind == "threads":
-        return {}
-    return {"env": {"PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS": str(slots)}}
+#: Prefect's default thread pool runs every submitted task at once, each waiting for
+#: an encode slot from the server; this setting caps the pool at the encode limit.
+CAPPED_POOL = "PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS"
 
 
 class FlowRunner:
@@ -158,8 +148,8 @@ class FlowRunner:
         commands = logged_commands(log)
         entries = data["entries"]
         fresh = [e for e in entries if e["status"] != "rejected" and not e["cached"]]
-        # A clip's processing time: the pipeline's own clock plus its quality flags.
-        clip_seconds = [(e["seconds"] or 0) + (e["quality_seconds"] or 0) for e in fresh]
+        # A clip's processing time: the pipeline's own clock (output analysis included).
+        clip_seconds = [e["seconds"] or 0 for e in fresh]
         return {
             "submissions": len(entries),
             "accepted": sum(e["status"] != "rejected" for e in entries),
@@ -203,21 +193,29 @@ def bench(
     work: Path,
     *,
     sizes: tuple[int, ...],
+    incremental_clips: int,
     scale_out_clips: int,
     scale_out_rounds: int,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Batch scaling, incremental re-runs and the Dask scale-out."""
+    """Batch scaling, incremental re-runs and the Dask scale-out.
+
+    ``incremental_clips`` and ``scale_out_clips`` must be among ``sizes``: the
+    re-runs start from that batch's output, and the scale-out's first threads
+    run is that batch's run, with the Dask run right after it.
+    """
     from prefect.testing.utilities import prefect_test_harness
 
     from processing.config import load_config
 
+    if incremental_clips not in sizes or scale_out_clips not in sizes:
+        raise ValueError("incremental_clips and scale_out_clips must be batch sizes")
     folder = work / "batch"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "batch.toml"
     config.write_text(BATCH_CONFIG, "utf-8")
-    parallel = load_config(config).orchestration.max_parallel_encodes
+    slots = load_config(config).orchestration.max_parallel_encodes
     biggest = max(sizes)
 
     t = time.monotonic()
@@ -234,71 +232,73 @@ def bench(
         log(f"  Prefect server started in {server_seconds:.1f} s")
         runner = FlowRunner(folder, str(PREFECT_API_URL.value()), config)
 
+        def measured(src: Path, out: Path, label: str, **kw: Any) -> dict[str, Any]:
+            r = runner.run(src, out, **kw)
+            r.update(overhead(r, slots))
+            log(f"  {label}: flow {r['flow_seconds']:.1f} s, {r['encodes']} encodes, "
+                f"peak {r['peak_tree_mib']:.0f} MiB")  # fmt: skip
+            return r
+
+        # Scaling; the scale-out's Dask run follows the threads run of its size.
         scaling = []
+        threads: list[dict[str, Any]] = []
+        dask: list[dict[str, Any]] = []
         for n in sizes:
             src = link_uploads(pool[:n], folder / f"src-{n}")
-            r = runner.run(src, folder / f"out-{n}")
-            r.update(overhead(r, parallel))
+            r = measured(src, folder / f"out-{n}", f"{n} clips")
             scaling.append({"clips": n, **r})
-            log(f"  {n} clips: flow {r['flow_seconds']:.1f} s, {r['encodes']} encodes, "
-                f"peak {r['peak_tree_mib']:.0f} MiB")  # fmt: skip
+            if n == scale_out_clips:
+                threads.append(r)
+                dask.append(measured(src, folder / f"out-{n}-dask-0", "  on Dask", dask=True))
+        for i in range(1, scale_out_rounds):
+            src = folder / f"src-{scale_out_clips}"
+            for kind in ("dask", "threads") if i % 2 else ("threads", "dask"):
+                out = folder / f"out-{scale_out_clips}-{kind}-{i}"
+                r = measured(src, out, f"  scale-out round {i + 1} {kind}", dask=kind == "dask")
+                (dask if kind == "dask" else threads).append(r)
 
-        # Incremental: the biggest batch again, unchanged (twice: the first re-run and the
-        # next ones take different paths through the cache), then with one new upload.
-        src = folder / f"src-{biggest}"
-        out = folder / f"out-{biggest}"
-        again = runner.run(src, out)
-        log(f"  re-run, nothing new: {again['flow_seconds']:.1f} s, {again['encodes']} encodes")
-        again2 = runner.run(src, out)
-        log(f"  re-run again: {again2['flow_seconds']:.1f} s, {again2['encodes']} encodes")
+        # Incremental: the batch again, unchanged. The first re-run takes another path
+        # through the caches than the next ones, so it runs twice: on the default thread
+        # pool, and on a copy of the output with the pool capped at the encode slots.
+        n = incremental_clips
+        src, out = folder / f"src-{n}", folder / f"out-{n}"
+        capped_out = folder / f"out-{n}-capped"
+        shutil.copytree(out, capped_out, copy_function=os.link)
+        first = measured(src, out, "re-run, nothing new")
+        capped = measured(
+            src, capped_out, "re-run, nothing new, pool capped", env={CAPPED_POOL: str(slots)}
+        )
+        again = measured(src, out, "re-run, nothing new, again")
         link_uploads(extra, src)
-        one_new = runner.run(src, out)
-        log(f"  re-run, one new: {one_new['flow_seconds']:.1f} s, {one_new['encodes']} encodes")
+        one_new = measured(src, out, "re-run, one new upload")
 
-        # Scale-out: the same batch on each runner, interleaved, fresh output folders.
-        src = link_uploads(pool[:scale_out_clips], folder / f"src-scale-out-{scale_out_clips}")
-        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in RUNNERS}
-        for i in range(scale_out_rounds):
-            kinds = list(RUNNERS)
-            for kind in kinds[i % len(kinds) :] + kinds[: i % len(kinds)]:
-                out = folder / f"out-scale-out-{RUNNERS.index(kind)}-{i}"
-                r = runner.run(src, out, **runner_options(kind, parallel))
-                r.update(overhead(r, parallel))
-                runs[kind].append(r)
-                log(f"  scale-out round {i + 1}/{scale_out_rounds} {kind}: "
-                    f"flow {r['flow_seconds']:.1f} s")  # fmt: skip
-
-    def flows(kind: str) -> list[float]:
-        return [r["flow_seconds"] for r in runs[kind]]
+    def flows(runs: list[dict[str, Any]]) -> list[float]:
+        return [r["flow_seconds"] for r in runs]
 
     return {
         "setup": {
             "upload": f"{UPLOAD_SECONDS:g} s {UPLOAD_SIZE[0]}x{UPLOAD_SIZE[1]} H.264 + AAC",
             "rendered_frame": "320x180 frame (a config override; every other setting default)",
-            "max_parallel_encodes": parallel,
+            "max_parallel_encodes": slots,
             "generate_seconds": round(generate, 2),
             "prefect_server_start_seconds": round(server_seconds, 2),
         },
         "scaling": scaling,
         "incremental": {
-            "clips": biggest,
-            "nothing_new": again,
-            "nothing_new_again": again2,
+            "clips": n,
+            "nothing_new": first,
+            "nothing_new_capped_pool": capped,
+            "nothing_new_again": again,
             "one_new": one_new,
         },
-        "scale_out": None
-        if not scale_out_rounds
-        else {
+        "scale_out": {
             "clips": scale_out_clips,
             "rounds": scale_out_rounds,
-            "runners": {
-                kind: {
-                    "flow_seconds": summary(flows(kind)),
-                    "over_threads": paired_ratios(flows(kind), flows("threads")),
-                    "runs": runs[kind],
-                }
-                for kind in RUNNERS
-            },
-            "dask_cluster_start_seconds": summary([r["cluster_seconds"] for r in runs["dask"]]),
+            "threads_flow_seconds": summary(flows(threads)),
+            "dask_flow_seconds": summary(flows(dask)),
+            "dask_over_threads": paired_ratios(flows(dask), flows(threads)),
+            "dask_cluster_start_seconds": summary([r["cluster_seconds"] for r in dask]),
+            "threads_runs": threads,
+            "dask_runs": dask,
         },
     }

@@ -141,11 +141,11 @@ class FFmpegRecorder:
             finally:
                 add("ffmpeg", args, time.monotonic() - start)
 
-        ffmpeg.run, ffmpeg.stream = timed_run, timed_stream  # type: ignore[assignment]
+        ffmpeg.run, ffmpeg.stream = timed_run, timed_stream
         try:
             yield self
         finally:
-            ffmpeg.run, ffmpeg.stream = run, stream  # type: ignore[assignment]
+            ffmpeg.run, ffmpeg.stream = run, stream
 
     def take(self) -> list[Call]:
         """The calls recorded so far; the recorder starts empty again."""

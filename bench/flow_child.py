@@ -47,8 +47,8 @@ def main() -> None:
 
     # The batch's own steps, run by the flow's process on either task runner: hashing
     # every upload, and report.json + the review page (posters and contact sheets).
-    campaign.identify = timed("identify", campaign.identify)  # type: ignore[assignment]
-    campaign.finish_batch = timed("finish", campaign.finish_batch)  # type: ignore[assignment]
+    campaign.identify = timed("identify", campaign.identify)
+    campaign.finish_batch = timed("finish", campaign.finish_batch)
     params = BatchParams(source=a.source, out=a.out, config=a.config)
     cluster = None
     cluster_seconds = None
@@ -81,7 +81,6 @@ def main() -> None:
                 "status": e.status,
                 "cached": e.cached,
                 "seconds": e.seconds,
-                "quality_seconds": (e.quality or {}).get("seconds"),
                 "rendered_by": e.rendered_by,
             }
             for e in entries

@@ -6,8 +6,9 @@ What each side includes, precisely:
   ``process_safely``: probe, the health check's full decode of picture and
   sound with the ``ebur128`` loudness measurement, the gain plan, the one
   encode (MP4 plus the FLAC audio master), probe and conformance/scrub check
-  of the output, its loudness, and the quality flags (a 2 fps decode of the
-  output and a ``silencedetect`` pass). Timed in this process, no imports.
+  of the output, and one analysis run over the output (a 2 fps decode for the
+  quality flags, ``silencedetect`` and the loudness meter on its sound).
+  Timed in this process, no imports.
 * **bare ffmpeg**: the two commands a person doing two-pass loudness by hand
   needs: an audio-only ``ebur128`` analysis pass over the same resample and
   downmix, then exactly the encode command the pipeline builds
@@ -62,15 +63,11 @@ def classify(tool: str, args: list[str]) -> str:
     if "libx264" in args:
         return "encode"
     if "-skip_frame" in args:
-        return "quality: frame analysis decode"
-    if "silencedetect" in joined:
-        return "quality: silencedetect"
+        return "output analysis: 2 fps frames + silence + loudness"
     if "ebur128" in joined and "0:v:0" in args:
         return "health check: full decode + loudness"
     if "alimiter" in joined:
         return "loudness: limiter simulation"
-    if "ebur128" in joined:
-        return "output loudness"
     return "other ffmpeg"
 
 

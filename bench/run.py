@@ -35,7 +35,10 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
             "clip_seconds": 1.0, "sizes": (20, 100), "runs": 3,
             "reencode_sizes": (20,), "reencode_runs": 1,
         },
-        "batch": {"sizes": (10, 50, 100), "scale_out_clips": 10, "scale_out_rounds": 1},
+        "batch": {
+            "sizes": (10, 50, 100), "incremental_clips": 50, "scale_out_clips": 10,
+            "scale_out_rounds": 1,
+        },
     },
     "smoke": {
         "per-clip": {
@@ -47,7 +50,9 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
             "reencode_runs": 1,
             "overrides": {**SMALL, "compilation": {"title_seconds": 1.0, "end_seconds": 1.0}},
         },
-        "batch": {"sizes": (1, 2), "scale_out_clips": 1, "scale_out_rounds": 1},
+        "batch": {
+            "sizes": (1, 2), "incremental_clips": 2, "scale_out_clips": 1, "scale_out_rounds": 1,
+        },
     },
 }  # fmt: skip
 SECTIONS = ("per-clip", "assembly", "batch")
