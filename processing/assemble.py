@@ -23,7 +23,7 @@ from .cards import render_card
 from .compilation_checks import check_compilation
 from .compilation_files import write_sidecars
 from .config import Config
-from .conform import conform, signature, signature_diff
+from .conform import conform, recorded_signature, signature, signature_diff
 from .errors import ReelError
 from .fsutil import atomic_output, write_json
 from .normalize import encoder_args, master_path
@@ -142,7 +142,8 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
         *clips,
         Segment("end", end.path, end.duration, end.chapter, silent=True),
     ]
-    segments, conformed = _conform_all(segments, cfg, folder / "conformed")
+    recorded = {out / e["output"]: e.get("streams") for e in chosen}
+    segments, conformed = _conform_all(segments, cfg, folder / "conformed", recorded)
     year = cfg.compilation.resolved_year()
     dst = folder / f"remembrance-{year}.mp4"
     comp = Compilation(dst, year, segments, left_out, conformed)
@@ -162,13 +163,21 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
 
 
 def _conform_all(
-    segments: list[Segment], cfg: Config, folder: Path
+    segments: list[Segment],
+    cfg: Config,
+    folder: Path,
+    recorded: dict[Path, dict[str, Any] | None],
 ) -> tuple[list[Segment], list[str]]:
-    """Compare every segment with the title card; re-normalize those that differ."""
+    """Compare every segment with the title card; re-normalize those that differ.
+
+    A clip's signature comes from its entry while the file is unchanged since
+    the pipeline checked it (``recorded``); other segments are probed.
+    """
     reference = signature(segments[0].path)
     result, conformed = [], []
     for seg in segments:
-        diff = signature_diff(reference, signature(seg.path))
+        sig = recorded_signature(seg.path, recorded.get(seg.path))
+        diff = signature_diff(reference, sig)
         if diff:
             log.warning("segment %s differs (%s): re-normalizing", seg.path.name, "; ".join(diff))
             path = conform(seg.path, folder, cfg, seg.duration)

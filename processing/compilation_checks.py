@@ -10,7 +10,7 @@ from typing import Any
 from . import ffmpeg
 from .config import Config
 from .errors import ReelError
-from .loudness import meter_filter, parse_ebur128
+from .loudness import meter_filter, parse_ebur128, windows_loudness
 from .probe import probe
 from .timeline import Compilation
 from .verify import scrub_problems
@@ -60,18 +60,18 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
     if leaked:
         problems.append(f"identifying tags in the output: {', '.join(leaked)}")
 
+    # Every segment's loudness in the result, from one pass of the meter. With
+    # crossfades the ends fade in and out: the window between the fades is
+    # compared with the same window of the segment itself.
+    fade = cfg.compilation.crossfade_seconds
+    audible = [seg for seg in comp.segments if not seg.silent]
+    windows = [(seg.start + fade, seg.duration - 2 * fade) for seg in audible]
     loudness = []
-    for seg in comp.segments:
-        if seg.silent:
-            continue
-        fade = cfg.compilation.crossfade_seconds
+    measured_all = windows_loudness(path, windows, timeout=cfg.limits.timeout_for(expected))
+    for seg, measured in zip(audible, measured_all, strict=True):
         if fade > 0:
-            # Ends fade in and out: compare the window between the fades with the
-            # same window of the segment itself.
-            measured = segment_loudness(path, seg.start + fade, seg.duration - 2 * fade)
             expected_i = segment_loudness(seg.path, fade, seg.duration - 2 * fade)
         else:
-            measured = segment_loudness(path, seg.start, seg.duration)
             expected_i = cfg.loudness.target_i
         loudness.append({"id": seg.id, "integrated": measured})
         if abs(measured - expected_i) > LOUDNESS_TOLERANCE_LU:

@@ -11,12 +11,7 @@ from . import ffmpeg
 from .config import Config
 from .fsutil import atomic_output
 from .normalize import encoder_args
-
-VIDEO_KEYS = (
-    "codec_name", "profile", "width", "height", "sample_aspect_ratio", "r_frame_rate",
-    "time_base", "pix_fmt", "color_space", "color_transfer", "color_primaries",
-)  # fmt: skip
-AUDIO_KEYS = ("codec_name", "profile", "sample_rate", "channels", "channel_layout", "time_base")
+from .probe import stream_signature
 
 
 def signature(path: Path) -> dict[str, Any]:
@@ -27,15 +22,24 @@ def signature(path: Path) -> dict[str, Any]:
         timeout=60,
         stdout_capture=True,
     )
-    streams = json.loads(out or "{}").get("streams", [])
-    sig: dict[str, Any] = {}
-    for kind, keys in (("video", VIDEO_KEYS), ("audio", AUDIO_KEYS)):
-        found = [s for s in streams if s.get("codec_type") == kind]
-        sig[kind] = {k: found[0].get(k) for k in keys} if found else None
-        sig[f"{kind}_streams"] = len(found)
-    if sig["video"] and sig["video"]["sample_aspect_ratio"] in (None, "0:1"):
-        sig["video"]["sample_aspect_ratio"] = "1:1"
-    return sig
+    return stream_signature(json.loads(out or "{}").get("streams", []))
+
+
+def recorded_signature(path: Path, record: dict[str, Any] | None) -> dict[str, Any]:
+    """The signature the pipeline recorded when it checked ``path``, else :func:`signature`.
+
+    ``record`` is an entry's ``streams`` (see :class:`processing.report.Entry`):
+    it is trusted only while the file has the size and modification time it
+    had then; a clip replaced or fetched again since is probed anew.
+    """
+    if record and isinstance(record.get("signature"), dict):
+        try:
+            st = path.stat()
+        except OSError:
+            st = None
+        if st is not None and [st.st_size, st.st_mtime_ns] == record.get("file"):
+            return dict(record["signature"])
+    return signature(path)
 
 
 def signature_diff(reference: dict[str, Any], other: dict[str, Any]) -> list[str]:

@@ -229,12 +229,14 @@ def stream(
     *,
     timeout: float | None = None,
     log_file: Path | None = None,
+    on_exit: Callable[[str], None] | None = None,
 ) -> Iterator[bytes]:
     """Run ffmpeg writing raw data to ``pipe:1`` and yield it ``chunk_size`` bytes at a time.
 
     For analysis on decoded frames (one frame per chunk); memory stays at one
     chunk however long the input. The process is killed if the consumer stops
-    early or ``timeout`` passes.
+    early or ``timeout`` passes. ``on_exit`` gets the whole stderr once the
+    process has ended well (what audio filters in the same run printed).
 
     Raises:
         FFmpegTimeout: The process ran longer than ``timeout``.
@@ -247,6 +249,8 @@ def stream(
         assert child.proc.stdout is not None
         while len(data := child.proc.stdout.read(chunk_size)) == chunk_size:
             yield data
+    if on_exit is not None:
+        on_exit(child.stderr)
 
 
 def feed(

@@ -91,6 +91,61 @@ def parse_ebur128(stderr: str) -> Measurement | None:
     )
 
 
+_MOMENTARY = re.compile(r"\bt:\s*(-?[\d.]+)\s+TARGET:.*?\bM:\s*(-?[\d.]+|-inf|nan)")
+#: BS.1770's absolute gate (LUFS); ebur128 reports it for a programme with nothing above it.
+ABSOLUTE_GATE = -70.0
+#: BS.1770 gating blocks: 400 ms long, a new one every 100 ms (ebur128's momentary log).
+_BLOCK, _HOP = 0.4, 0.1
+
+
+def windows_loudness(
+    path: Path, windows: list[tuple[float, float]], *, timeout: float | None = None
+) -> list[float]:
+    """Integrated loudness (LUFS) of each ``(start, duration)`` window of ``path``'s sound.
+
+    One decode: ``ebur128`` logs the loudness of every 400 ms block (a new
+    block every 100 ms), and each window's integrated loudness is gated from
+    the blocks that lie wholly inside it, as ITU-R BS.1770-4 gates a whole
+    programme. Blocks start on 100 ms steps from the file's start and those
+    touching a window's edges are left out, so up to 200 ms at either end of
+    a window is not counted. A window with no block
+    above the absolute gate (silence, or shorter than 400 ms) reads -70.0,
+    the meter's own floor.
+    """
+    _, stderr = ffmpeg.run(
+        ["-v", "verbose", "-nostats", "-i", ffmpeg.input_path(path), "-map", "0:a:0",
+         "-af", "ebur128=framelog=verbose", "-f", "null", "-"],
+        timeout=timeout,
+    )  # fmt: skip
+    # A block logged at t spans (t - 0.4, t]. One that touches a window's edge is
+    # left out: coded sound smears a few milliseconds across a cut.
+    blocks = [(float(t), _num(m)) for t, m in _MOMENTARY.findall(stderr)]
+    eps = _HOP / 10
+    return [
+        gated_loudness([m for t, m in blocks if start + _BLOCK + eps <= t <= start + dur - eps])
+        for start, dur in windows
+    ]
+
+
+def gated_loudness(blocks: list[float]) -> float:
+    """Integrated loudness of 400 ms block loudnesses (LUFS), gated as ITU-R BS.1770-4 says.
+
+    Blocks under -70 LUFS are dropped (absolute gate), then those more than
+    10 LU under the mean of the rest (relative gate); the result is the mean
+    power of what is left.
+    """
+
+    def mean_lufs(values: list[float]) -> float:
+        return 10 * math.log10(sum(10 ** (v / 10) for v in values) / len(values))
+
+    kept = [b for b in blocks if math.isfinite(b) and b > ABSOLUTE_GATE]
+    if not kept:
+        return ABSOLUTE_GATE
+    relative = mean_lufs(kept) - 10.0
+    kept = [b for b in kept if b > relative]
+    return mean_lufs(kept)
+
+
 def meter_filter() -> str:
     """The meter appended to an audio chain; its summary goes to stderr."""
     return "ebur128=peak=true:framelog=verbose"
@@ -183,29 +238,6 @@ class SimulateFn:
         if measured is None:  # pragma: no cover - ebur128 always prints a summary
             raise RuntimeError("ebur128 printed no summary")
         return measured
-
-
-def measure_file(path: Path, timeout: float = 600) -> Measurement:
-    """Loudness of the first audio stream of ``path`` as it is (no resampling)."""
-    _, stderr = ffmpeg.run(
-        [
-            "-i",
-            ffmpeg.input_path(path),
-            "-map",
-            "0:a:0",
-            "-vn",
-            "-af",
-            meter_filter(),
-            "-f",
-            "null",
-            "-",
-        ],
-        timeout=timeout,
-    )
-    measured = parse_ebur128(stderr)
-    if measured is None:  # pragma: no cover
-        raise RuntimeError(f"ebur128 printed no summary for {path}")
-    return measured
 
 
 def _num(text: str) -> float:

@@ -26,7 +26,7 @@ from .config import Config
 from .errors import FFmpegError, FFmpegTimeout, Rejection
 from .fsutil import remove_orphaned_parts, write_json
 from .health import audio_prefilters, check
-from .loudness import SimulateFn, measure_file, plan_gain
+from .loudness import SimulateFn, plan_gain
 from .normalize import encode, master_path, plan_render
 from .probe import probe
 from .report import Entry, write_report
@@ -217,7 +217,22 @@ def _render(
             raise Rejection(
                 "output_check_failed", "The rendered clip failed its checks: " + "; ".join(problems)
             )
-        loud = measure_file(clip)
+        clip_stat = clip.stat()
+        # Quality flags and the output's loudness: one decode of the finished clip.
+        content = plan.fg_size if plan.background else None
+        measuring = time.monotonic()
+        measured = quality.measure(
+            clip,
+            cfg.quality,
+            frame=(cfg.output.width, cfg.output.height),
+            content=content,
+            duration=plan.duration,
+            timeout=cfg.limits.timeout_for(plan.duration),
+        )
+        measure_seconds = time.monotonic() - measuring
+        loud = measured.loudness
+        if loud is None:  # pragma: no cover - ebur128 always prints its summary
+            raise RuntimeError(f"ebur128 printed no summary for {clip.name}")
     except Rejection as rej:
         _log_line(log_file, f"rejected: {rej.reason}")
         return Entry.rejected(sub.id, key, rej.code, rej.reason, sub.upload, sub=sub)
@@ -273,13 +288,13 @@ def _render(
             {**faces.summary(), "voice_disguised": voice is not None} if faces else None
         ),
         render_key=rkey,
+        streams={"signature": result.signature, "file": [clip_stat.st_size, clip_stat.st_mtime_ns]},
         seconds=round(time.monotonic() - started, 2),
         rendered_by=f"{socket.gethostname()}:{os.getpid()}",
     )
     entry.attach(sub)
     entry.warnings = warnings
-    content = plan.fg_size if plan.background else None
-    quality.assess(entry, clip, cfg, content=content, duration=plan.duration)
+    quality.record(entry, measured, cfg, content=content, seconds=measure_seconds)
     write_json(record, entry.as_dict())
     return _apply_consent(entry, cfg)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,15 @@ from . import ffmpeg
 from .errors import FFmpegError, FFmpegTimeout, Rejection
 
 HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
+
+#: Stream parameters that must be identical for a stream-copy join to be valid.
+SIGNATURE_VIDEO_KEYS = (
+    "codec_name", "profile", "width", "height", "sample_aspect_ratio", "r_frame_rate",
+    "time_base", "pix_fmt", "color_space", "color_transfer", "color_primaries",
+)  # fmt: skip
+SIGNATURE_AUDIO_KEYS = (
+    "codec_name", "profile", "sample_rate", "channels", "channel_layout", "time_base",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ class MediaInfo:
     audio: AudioStream | None
     tags: tuple[tuple[str, str], ...]
     """Container and stream tags, ``(name, value)``; used to check scrubbing."""
+    signature: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """See :func:`stream_signature`."""
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly summary for reports."""
@@ -182,7 +193,20 @@ def parse(path: Path, data: dict[str, Any]) -> MediaInfo:
         video=video,
         audio=audio,
         tags=tuple(tags),
+        signature=stream_signature(streams),
     )
+
+
+def stream_signature(streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of ffprobe's ``streams`` that a concat by stream copy needs to match."""
+    sig: dict[str, Any] = {}
+    for kind, keys in (("video", SIGNATURE_VIDEO_KEYS), ("audio", SIGNATURE_AUDIO_KEYS)):
+        found = [s for s in streams if s.get("codec_type") == kind]
+        sig[kind] = {k: found[0].get(k) for k in keys} if found else None
+        sig[f"{kind}_streams"] = len(found)
+    if sig["video"] and sig["video"]["sample_aspect_ratio"] in (None, "0:1"):
+        sig["video"]["sample_aspect_ratio"] = "1:1"
+    return sig
 
 
 def _video(s: dict[str, Any]) -> VideoStream:

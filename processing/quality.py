@@ -1,9 +1,10 @@
 """Quality flags: what an editor should look at before watching a clip.
 
 Every flag is measured on the *rendered* clip, so every submission is measured
-the same way whatever it was uploaded as. One ffmpeg decode streams small gray
-frames (:data:`SAMPLE_FPS` per second, :data:`ANALYSIS_WIDTH` wide) and one
-audio-only pass runs ``silencedetect``. Pixels are measured only inside the
+the same way whatever it was uploaded as. One ffmpeg run streams small gray
+frames (:data:`SAMPLE_FPS` per second, :data:`ANALYSIS_WIDTH` wide) and, in
+the same run, passes the sound through ``silencedetect`` and the ``ebur128``
+meter (the clip's loudness for the report: no second decode). Pixels are measured only inside the
 *analysis region*: the clip's own picture (not the blurred fill beside a
 portrait clip) without the caption bands (hashtag top right, name lower third),
 so white caption boxes cannot hide a dark, black or frozen picture, and the
@@ -39,7 +40,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ from . import ffmpeg
 from .config import Config, Quality
 from .errors import FFmpegError
 from .faces import FaceDetector
+from .loudness import Measurement, meter_filter, parse_ebur128
 
 if TYPE_CHECKING:
     from .report import Entry
@@ -126,6 +128,8 @@ class Measurements:
     face: float
     fingerprint: tuple[int, ...]
     """64-bit DCT hashes of evenly spaced, non-flat frames of the analysis region."""
+    loudness: Measurement | None = None
+    """The clip's integrated loudness and true peak, metered in the same run."""
 
     def values(self) -> dict[str, float]:
         """Flag name → measured value (all but ``duplicate``, which is batch-wide)."""
@@ -225,7 +229,12 @@ def measure(
     faces = looked = 0
     prev: np.ndarray | None = None
     last: np.ndarray | None = None
-    for i, frame_gray in enumerate(sample_frames(clip, width, height, timeout=timeout)):
+    stderr: list[str] = []
+    frames = sample_frames(
+        clip, width, height, timeout=timeout,
+        audio_filter=f"{silence_filter(q)},{meter_filter()}", on_exit=stderr.append,
+    )  # fmt: skip
+    for i, frame_gray in enumerate(frames):
         pic = frame_gray[rows, cols]
         blk = float(np.mean(pic <= black_limit)) >= q.black_pixels
         lumas.append(_clamp((float(pic.mean()) - _Y_BLACK) / (_Y_WHITE - _Y_BLACK)))
@@ -249,12 +258,13 @@ def measure(
     return Measurements(
         luma=round(float(np.median(lit)), 4),
         sharpness=round(float(np.median(sharp)), 2),
-        silent=round(silent_fraction(clip, q, duration, timeout=timeout), 4),
+        silent=round(silent_share(stderr[0], duration), 4),
         # A run of n unchanged pairs spans n sample intervals.
         frozen=round(_longest_run(still) * step, 2),
         black=round(_longest_run(is_black) * step, 2),
         face=round(faces / looked, 4),
         fingerprint=tuple(_spread(hashes, FINGERPRINT_FRAMES)),
+        loudness=parse_ebur128(stderr[0]),
     )
 
 
@@ -277,40 +287,46 @@ def sharpness(gray: np.ndarray) -> float:
 
 
 def sample_frames(
-    clip: Path, width: int, height: int, *, timeout: float | None = None
+    clip: Path,
+    width: int,
+    height: int,
+    *,
+    timeout: float | None = None,
+    audio_filter: str | None = None,
+    on_exit: Callable[[str], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Gray frames of ``clip`` at :data:`SAMPLE_FPS`, ``width`` x ``height``, as uint8 arrays.
 
     Like :func:`processing.frames.read_frames` but the decoder skips frames no
     other frame refers to and the deblocking filter: half the decoding work,
-    and at two samples a second a frame 33 ms off is as good.
+    and at two samples a second a frame 33 ms off is as good. With
+    ``audio_filter`` the first audio stream goes through it in the same run
+    (to a null output) and ``on_exit`` gets the stderr it printed.
     """
     args = [
-        "-v", "error", "-skip_frame", "noref", "-skip_loop_filter", "all",
+        "-v", "info" if audio_filter else "error", "-nostats",
+        "-skip_frame", "noref", "-skip_loop_filter", "all",
         "-i", ffmpeg.input_path(clip), "-map", "0:v:0",
         "-vf", f"fps={SAMPLE_FPS}:start_time=0,scale={width}:{height}:flags=area",
         "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
     ]  # fmt: skip
-    for chunk in ffmpeg.stream(args, width * height, timeout=timeout):
+    if audio_filter:
+        args += ["-map", "0:a:0", "-af", audio_filter, "-f", "null", "-"]
+    for chunk in ffmpeg.stream(args, width * height, timeout=timeout, on_exit=on_exit):
         yield np.frombuffer(chunk, np.uint8).reshape(height, width)
 
 
-def silent_fraction(clip: Path, q: Quality, duration: float, *, timeout: float | None) -> float:
-    """Share of ``duration`` that ffmpeg's ``silencedetect`` finds below ``q.silence_db``.
+def silence_filter(q: Quality) -> str:
+    """``silencedetect`` at ``q.silence_db``: https://ffmpeg.org/ffmpeg-filters.html#silencedetect"""
+    return f"silencedetect=noise={q.silence_db}dB:duration=0.3"
 
-    https://ffmpeg.org/ffmpeg-filters.html#silencedetect
-    """
+
+def silent_share(stderr: str, duration: float) -> float:
+    """Share of ``duration`` that the :func:`silence_filter` lines in ``stderr`` call silent."""
     if duration <= 0:
         return 0.0
-    _, err = ffmpeg.run(
-        [
-            "-v", "info", "-i", ffmpeg.input_path(clip), "-map", "0:a:0", "-vn", "-sn", "-dn",
-            "-af", f"silencedetect=noise={q.silence_db}dB:duration=0.3", "-f", "null", "-",
-        ],
-        timeout=timeout,
-    )  # fmt: skip
     silent, start = 0.0, None
-    for kind, value in _SILENCE.findall(err):
+    for kind, value in _SILENCE.findall(stderr):
         t = max(0.0, float(value))
         if kind == "start":
             start = t
@@ -410,12 +426,11 @@ def assess(
     A clip that cannot be measured keeps no flags and gets a warning; quality
     flags never reject a clip.
     """
-    q = cfg.quality
     started = time.monotonic()
     try:
         m = measure(
             clip,
-            q,
+            cfg.quality,
             frame=(cfg.output.width, cfg.output.height),
             content=content,
             duration=duration,
@@ -426,6 +441,19 @@ def assess(
         entry.warnings.append(f"quality flags could not be measured ({exc.args[0][:200]})")
         entry.flags, entry.quality = {}, None
         return
+    record(entry, m, cfg, content=content, seconds=time.monotonic() - started)
+
+
+def record(
+    entry: Entry,
+    m: Measurements,
+    cfg: Config,
+    *,
+    content: tuple[int, int] | None,
+    seconds: float,
+) -> None:
+    """Store the flags and fingerprint of ``m`` (measured in ``seconds``) on ``entry``."""
+    q = cfg.quality
     entry.flags = flags(m, q)
     if entry.anonymize:
         # Blurred faces are meant not to be found; finding one is the alarm.
@@ -439,7 +467,7 @@ def assess(
         "key": measure_key(q),
         "content": list(content) if content else None,
         "fingerprint": [f"{h:016x}" for h in m.fingerprint],
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": round(seconds, 3),
     }
 
 

@@ -59,6 +59,9 @@ class Entry:
     ``{"raised": bool, "value": float, "threshold": float}``; None when not measured."""
     quality: dict[str, Any] | None = None
     """What re-flagging needs without decoding: fingerprint, analysed region, settings key."""
+    streams: dict[str, Any] | None = None
+    """The rendered clip's stream signature as its output check probed it, with the
+    file's ``[size, mtime_ns]`` then: the compilation trusts it while they still match."""
 
     @classmethod
     def rejected(
