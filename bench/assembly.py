@@ -44,6 +44,8 @@ from .per_clip import CONTENT
 CHECKS = "checks on the result"
 JOIN = "join (video copy + sound from masters)"
 SIGNATURES = "segment signatures (from the entries; cards probed)"
+#: Measured beside the build, not part of it.
+VIDEO_ALONE = "video copy alone (measured apart)"
 
 
 def classify(tool: str, args: list[str]) -> str:
@@ -94,6 +96,22 @@ def build_out(folder: Path, clip: Path, entry: dict[str, Any], count: int, cards
     )
     shutil.copytree(cards, out / "compilation" / "cards")
     return out
+
+
+def video_copy_seconds(paths: list[Path], folder: Path) -> float:
+    """Seconds to join the pictures of ``paths`` by stream copy alone (no sound, no checks)."""
+    listing = folder / "video-alone.ffconcat"
+    listing.write_text(
+        "ffconcat version 1.0\n" + "".join(f"file '{p.absolute()}'\n" for p in paths), "utf-8"
+    )
+    start = time.monotonic()
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-nostdin", "-f", "concat", "-safe", "0",
+         "-i", str(listing), "-map", "0:v:0", "-c", "copy", "-f", "mp4", "-y",
+         str(folder / "video-alone.mp4")],
+        check=True,
+    )  # fmt: skip
+    return time.monotonic() - start
 
 
 def reencode_command(out: Path, cards: list[Path], cfg: Config) -> list[str]:
@@ -153,6 +171,8 @@ def bench(
                 parts = by_kind(rec.take())
                 parts["python (timeline, sidecars, report)"] = total - sum(parts.values())
                 build = total - parts.get(CHECKS, 0.0)
+                # What the join costs without the sound: the same segments, video copied alone.
+                parts[VIDEO_ALONE] = video_copy_seconds([seg.path for seg in comp.segments], folder)
                 copies[n].append({"total": total, "build": build, **parts})
                 log(f"  round {i + 1}/{runs} {n} clips by stream copy: build {build:.1f} s, "
                     f"checks {parts.get(CHECKS, 0.0):.1f} s")  # fmt: skip
