@@ -73,7 +73,7 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
             expected_i = segment_loudness(seg.path, fade, seg.duration - 2 * fade)
         else:
             expected_i = cfg.loudness.target_i
-        loudness.append({"id": seg.id, "integrated": measured})
+        loudness.append({"id": seg.id, "integrated": round(measured, 2)})
         if abs(measured - expected_i) > LOUDNESS_TOLERANCE_LU:
             problems.append(
                 f"segment {seg.label!r} at {seg.start:.1f} s measures {measured:.1f} LUFS"
