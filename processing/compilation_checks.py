@@ -11,7 +11,7 @@ from . import ffmpeg
 from .config import Config
 from .errors import ReelError
 from .loudness import meter_filter, parse_ebur128, windows_loudness
-from .probe import probe
+from .probe import parse
 from .timeline import Compilation
 from .verify import scrub_problems
 
@@ -28,9 +28,10 @@ class CheckFailed(ReelError):
 def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, Any]:
     """Verify ``path``; return the measurements, raise :class:`CheckFailed` on a problem."""
     fps = cfg.output.fps
+    # One ffprobe for everything below, the scrub check's tags included.
     out, _ = ffmpeg.run(
         ["-v", "error", "-of", "json", "-show_streams", "-show_format", "-show_chapters",
-         ffmpeg.input_path(path)],
+         "-show_entries", "stream_side_data", ffmpeg.input_path(path)],
         tool=ffmpeg.FFPROBE, timeout=120, stdout_capture=True,
     )  # fmt: skip
     data = json.loads(out)
@@ -56,7 +57,7 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
             f"{len(data.get('chapters', []))} chapters for {len(comp.segments)} segments"
         )
 
-    leaked = scrub_problems(probe(path))
+    leaked = scrub_problems(parse(path, data))
     if leaked:
         problems.append(f"identifying tags in the output: {', '.join(leaked)}")
 

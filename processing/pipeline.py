@@ -221,14 +221,7 @@ def _render(
         # Quality flags and the output's loudness: one decode of the finished clip.
         content = plan.fg_size if plan.background else None
         measuring = time.monotonic()
-        measured = quality.measure(
-            clip,
-            cfg.quality,
-            frame=(cfg.output.width, cfg.output.height),
-            content=content,
-            duration=plan.duration,
-            timeout=cfg.limits.timeout_for(plan.duration),
-        )
+        measured = quality.measure_clip(clip, cfg, content=content, duration=plan.duration)
         measure_seconds = time.monotonic() - measuring
         loud = measured.loudness
         if loud is None:  # pragma: no cover - ebur128 always prints its summary

@@ -4,8 +4,8 @@ Every flag is measured on the *rendered* clip, so every submission is measured
 the same way whatever it was uploaded as. One ffmpeg run streams small gray
 frames (:data:`SAMPLE_FPS` per second, :data:`ANALYSIS_WIDTH` wide) and, in
 the same run, passes the sound through ``silencedetect`` and the ``ebur128``
-meter (the clip's loudness for the report: no second decode). Pixels are measured only inside the
-*analysis region*: the clip's own picture (not the blurred fill beside a
+meter (the clip's loudness for the report: no second decode). Pixels are
+measured only inside the *analysis region*: the clip's own picture (not the blurred fill beside a
 portrait clip) without the caption bands (hashtag top right, name lower third),
 so white caption boxes cannot hide a dark, black or frozen picture, and the
 same video uploaded twice with different names still hashes alike.
@@ -231,8 +231,8 @@ def measure(
     last: np.ndarray | None = None
     stderr: list[str] = []
     frames = sample_frames(
-        clip, width, height, timeout=timeout,
-        audio_filter=f"{silence_filter(q)},{meter_filter()}", on_exit=stderr.append,
+        clip, width, height, f"{silence_filter(q)},{meter_filter()}", stderr.append,
+        timeout=timeout,
     )  # fmt: skip
     for i, frame_gray in enumerate(frames):
         pic = frame_gray[rows, cols]
@@ -290,28 +290,26 @@ def sample_frames(
     clip: Path,
     width: int,
     height: int,
+    audio_filter: str,
+    on_exit: Callable[[str], None],
     *,
     timeout: float | None = None,
-    audio_filter: str | None = None,
-    on_exit: Callable[[str], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Gray frames of ``clip`` at :data:`SAMPLE_FPS`, ``width`` x ``height``, as uint8 arrays.
 
     Like :func:`processing.frames.read_frames` but the decoder skips frames no
     other frame refers to and the deblocking filter: half the decoding work,
-    and at two samples a second a frame 33 ms off is as good. With
-    ``audio_filter`` the first audio stream goes through it in the same run
-    (to a null output) and ``on_exit`` gets the stderr it printed.
+    and at two samples a second a frame 33 ms off is as good. The first audio
+    stream goes through ``audio_filter`` in the same run (to a null output);
+    ``on_exit`` gets the stderr the run printed.
     """
     args = [
-        "-v", "info" if audio_filter else "error", "-nostats",
-        "-skip_frame", "noref", "-skip_loop_filter", "all",
+        "-v", "info", "-nostats", "-skip_frame", "noref", "-skip_loop_filter", "all",
         "-i", ffmpeg.input_path(clip), "-map", "0:v:0",
         "-vf", f"fps={SAMPLE_FPS}:start_time=0,scale={width}:{height}:flags=area",
         "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
+        "-map", "0:a:0", "-af", audio_filter, "-f", "null", "-",
     ]  # fmt: skip
-    if audio_filter:
-        args += ["-map", "0:a:0", "-af", audio_filter, "-f", "null", "-"]
     for chunk in ffmpeg.stream(args, width * height, timeout=timeout, on_exit=on_exit):
         yield np.frombuffer(chunk, np.uint8).reshape(height, width)
 
@@ -413,6 +411,20 @@ def duplicates(
     return result
 
 
+def measure_clip(
+    clip: Path, cfg: Config, *, content: tuple[int, int] | None, duration: float
+) -> Measurements:
+    """:func:`measure` a clip rendered with ``cfg`` (its frame size and time limits)."""
+    return measure(
+        clip,
+        cfg.quality,
+        frame=(cfg.output.width, cfg.output.height),
+        content=content,
+        duration=duration,
+        timeout=cfg.limits.timeout_for(duration),
+    )
+
+
 def assess(
     entry: Entry,
     clip: Path,
@@ -428,14 +440,7 @@ def assess(
     """
     started = time.monotonic()
     try:
-        m = measure(
-            clip,
-            cfg.quality,
-            frame=(cfg.output.width, cfg.output.height),
-            content=content,
-            duration=duration,
-            timeout=cfg.limits.timeout_for(duration),
-        )
+        m = measure_clip(clip, cfg, content=content, duration=duration)
     except FFmpegError as exc:
         log.warning("quality flags for %s could not be measured: %s", clip.name, exc)
         entry.warnings.append(f"quality flags could not be measured ({exc.args[0][:200]})")
