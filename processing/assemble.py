@@ -173,10 +173,10 @@ def _conform_all(
     A clip's signature comes from its entry while the file is unchanged since
     the pipeline checked it (``recorded``); other segments are probed.
     """
-    reference = signature(segments[0].path)
+    signatures = [recorded_signature(seg.path, recorded.get(seg.path)) for seg in segments]
+    reference = signatures[0]
     result, conformed = [], []
-    for seg in segments:
-        sig = recorded_signature(seg.path, recorded.get(seg.path))
+    for seg, sig in zip(segments, signatures, strict=True):
         diff = signature_diff(reference, sig)
         if diff:
             log.warning("segment %s differs (%s): re-normalizing", seg.path.name, "; ".join(diff))
