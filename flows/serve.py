@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,35 @@ def deployments(cfg: Config, config_path: Path | None) -> list[Any]:
     ]
 
 
+def next_run(cron: str, timezone: str, after: datetime | None = None) -> datetime:
+    """When ``cron`` next fires at or after ``after`` (now if None), in ``timezone``.
+
+    Computed by the same schedule code the Prefect server's scheduler uses, so
+    what ``reel serve`` prints is what the server will create.
+    """
+    from prefect.server.schemas.schedules import CronSchedule
+
+    schedule = CronSchedule(cron=cron, timezone=timezone)
+    dates = asyncio.run(schedule.get_dates(n=1, start=after))
+    return dates[0]
+
+
+def schedule_lines(cfg: Config, after: datetime | None = None) -> list[str]:
+    """One line per scheduled deployment: its cron, timezone and next run."""
+    s = cfg.schedules
+    lines = []
+    for name, cron in (
+        ("process-submissions/nightly", s.nightly_cron),
+        ("remembrance-campaign/march-29", s.compilation_cron),
+    ):
+        when = next_run(cron, s.timezone, after)
+        lines.append(f"{name}: next run {when:%Y-%m-%d %H:%M %Z} ({s.timezone}; cron {cron!r})")
+    return lines
+
+
 def serve_deployments(config_path: Path | None) -> None:
     """Register the deployments with the Prefect server and run what it schedules."""
     cfg = load_config(config_path)
+    for line in schedule_lines(cfg):
+        print(line, flush=True)
     serve(*deployments(cfg, config_path), limit=cfg.orchestration.max_parallel_encodes + 2)
