@@ -59,9 +59,11 @@ PREFECT_PORT ?= 4200
 run: setup
 	$(VENV)/bin/reel run $(SOURCE) --out $(OUT) --approve-all
 
+# The UI asks PREFECT_UI_API_URL where its API is (4200 unless told): say it for any port.
 ui: setup
 	@echo "==> Prefect UI on http://127.0.0.1:$(PREFECT_PORT) (Ctrl-C stops it)"
-	$(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+	PREFECT_UI_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api \
+	  $(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 serve: setup
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(VENV)/bin/reel serve

@@ -160,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.serve import serve_deployments
 
-    serve_deployments(args.config)
+    serve_deployments(args.config, wait_seconds=args.wait)
     return 0
 
 
@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="serve the scheduled and on-demand Prefect deployments")
     sv.add_argument("--config", type=Path, help="campaign TOML (schedules come from it)")
+    sv.add_argument(
+        "--wait", type=float, default=60, metavar="SECONDS",
+        help="how long to wait for the Prefect server to answer (default 60)",
+    )  # fmt: skip
     sv.set_defaults(func=cmd_serve)
 
     cf = sub.add_parser("config", help="print every setting with its default, or check a file")

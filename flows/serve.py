@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from prefect import serve
 from prefect.schedules import Cron
 
 from processing.config import Config, load_config
+from processing.errors import ReelError
 
 from .campaign import process_submissions, remembrance_campaign
 
@@ -76,9 +78,44 @@ def schedule_lines(cfg: Config, after: datetime | None = None) -> list[str]:
     return lines
 
 
-def serve_deployments(config_path: Path | None) -> None:
+def wait_for_server(wait_seconds: float) -> str:
+    """The Prefect API URL, once its server answers (waiting while it starts).
+
+    Raises:
+        ReelError: No API URL is set, or the server did not answer in time.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ReelError(
+            "no Prefect server to serve to: start one with `make ui`, then run `make serve` "
+            "(or set PREFECT_API_URL=http://127.0.0.1:4200/api)"
+        )
+    deadline = time.monotonic() + wait_seconds
+    said = False
+    while True:
+        try:
+            if httpx.get(f"{url.rstrip('/')}/health", timeout=5).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() >= deadline:
+            raise ReelError(
+                f"the Prefect server at {url} does not answer: start it with `make ui` "
+                "(or point PREFECT_API_URL at its /api address) and run `reel serve` again"
+            )
+        if not said:
+            print(f"waiting for the Prefect server at {url} ...", flush=True)
+            said = True
+        time.sleep(1)
+
+
+def serve_deployments(config_path: Path | None, wait_seconds: float = 60) -> None:
     """Register the deployments with the Prefect server and run what it schedules."""
     cfg = load_config(config_path)
+    wait_for_server(wait_seconds)
     for line in schedule_lines(cfg):
         print(line, flush=True)
     serve(*deployments(cfg, config_path), limit=cfg.orchestration.max_parallel_encodes + 2)

@@ -160,6 +160,21 @@ def _deployment_runs(server: Server, name: str, **state: object) -> list[dict]:
     return server.get("/flow_runs/filter", body)
 
 
+def test_serve_without_a_server_says_what_to_do_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {
+        "PREFECT_HOME": str(tmp_path),
+        "PREFECT_API_URL": f"http://127.0.0.1:{_free_port()}/api",
+    }
+    done = subprocess.run(
+        [str(BIN / "reel"), "serve", "--wait", "2"], env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "does not answer" in line and "make ui" in line, line
+
+
 def test_march_29_next_run_is_in_the_campaign_timezone() -> None:
     after = datetime(2027, 3, 1, tzinfo=ZoneInfo(TZ))
     when = next_run(MARCH_CRON, TZ, after)
