@@ -377,7 +377,7 @@ def process_safely(
         )
     log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
     if dest is not None:
-        publish.publish_clip(dest, entry)
+        publish.publish_clip(dest, entry, logs=cfg.storage.publish_logs)
     return entry
 
 
