@@ -209,7 +209,7 @@ def _render(
             )
         result = probe(clip)
         problems = conformance_problems(result, cfg, plan.duration) + [
-            f"identifying tag left in output: {t}" for t in scrub_problems(result)
+            f"identifying tag left in output: {t}" for t in scrub_problems(result, values=False)
         ]
         if problems:
             clip.unlink(missing_ok=True)

@@ -370,3 +370,13 @@ def test_a_link_into_the_uploads_is_seen_through(uploads: Path, tmp_path: Path) 
     err = _refused("process", str(uploads), "--out", str(tmp_path / "looks-elsewhere"))
     assert "is inside the uploads folder" in err
     assert list((uploads / "renders").iterdir()) == []
+
+
+def test_a_failed_scrub_check_names_the_tags_without_their_values(tagged: Path) -> None:
+    """What a rejection (report and log) says if a tag ever survived an encode."""
+    from processing.probe import probe
+    from processing.verify import scrub_problems
+
+    names = scrub_problems(probe(tagged / "located.mov"), values=False)
+    assert {"location", "make", "model"} <= {n.lower() for n in names}
+    assert _leaks({"reason": " ".join(names).encode()}) == []
