@@ -129,6 +129,10 @@ def _editor_order(out: Path) -> list[str] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     import os
 
+    cfg = load_config(args.config)
+    dest = open_output(args.out, cfg)
+    # Refused before Prefect starts a server; the flow checks again wherever it runs.
+    check_separate(open_source(args.source, ignore=cfg.ingest.ignore, cfg=cfg), dest)
     if not args.approve_all and not os.environ.get("PREFECT_API_URL"):
         raise ReelError(
             "the editors' approval step needs a Prefect server to resume the run from: "
@@ -151,8 +155,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     )
     print(f"compilation: {result}")
-    cfg = load_config(args.config)
-    dest = open_output(args.out, cfg)
     _print_links(dest, cfg.storage.presign_seconds, result.removeprefix(dest.uri))
     return 0
 

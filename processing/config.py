@@ -144,6 +144,7 @@ class Storage:
     read_timeout_seconds: float
     multipart_mb: int
     transfer_concurrency: int
+    publish_logs: bool
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import untrusted_json
 from .errors import ReelError
 from .fsutil import write_json
 
 VERSION = 1
 FILE_NAME = "decisions.json"
 CHOICES = ("approved", "rejected")
+#: An exported file larger than this is refused unread (10,000 clips take about 0.5 MB).
+MAX_FILE_BYTES = 4 << 20
+#: The recorded ``decisions.json`` keeps every applied file, so it may grow larger.
+MAX_RECORD_BYTES = 64 << 20
+#: How much of a bad value or how many unknown ids a refusal quotes.
+_SHOWN_CHARS, _SHOWN_IDS = 60, 5
 
 
 class DecisionsError(ReelError):
@@ -105,14 +112,14 @@ def validate(data: Any, known: Mapping[str, bool]) -> Decisions:
         raise DecisionsError("decisions file must hold a JSON object")
     problems: list[str] = []
     if data.get("version") != VERSION:
-        problems.append(f"version must be {VERSION}, got {data.get('version')!r}")
+        problems.append(f"version must be {VERSION}, got {_shown(data.get('version'))}")
     editor = data.get("editor", "")
     if not isinstance(editor, str):
         problems.append("editor must be a string")
         editor = ""
     decided_at = data.get("decided_at")
     if not isinstance(decided_at, str) or not _is_iso(decided_at):
-        problems.append(f"decided_at must be an ISO-8601 date and time, got {decided_at!r}")
+        problems.append(f"decided_at must be an ISO-8601 date and time, got {_shown(decided_at)}")
     decisions = data.get("decisions")
     order = data.get("order")
     if not isinstance(decisions, dict):
@@ -124,12 +131,14 @@ def validate(data: Any, known: Mapping[str, bool]) -> Decisions:
     unknown = sorted({*decisions, *order} - set(known))
     if unknown:
         problems.append(
-            f"unknown clip id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            f"unknown clip id{'s' if len(unknown) > 1 else ''} {_shown_ids(unknown)}: "
             "not in this output folder's report.json (decisions made on another batch?)"
         )
     for sid, choice in decisions.items():
         if choice not in CHOICES:
-            problems.append(f'{sid}: decision must be "approved" or "rejected", got {choice!r}')
+            problems.append(
+                f'{_shown_id(sid)}: decision must be "approved" or "rejected", got {_shown(choice)}'
+            )
         elif choice == "approved" and known.get(sid) is False:
             problems.append(f"{sid}: cannot be approved, it was rejected and has no rendered clip")
     approved = [i for i, c in decisions.items() if c == "approved"]
@@ -137,10 +146,10 @@ def validate(data: Any, known: Mapping[str, bool]) -> Decisions:
         problems.append("order lists a clip more than once")
     not_approved = [i for i in order if decisions.get(i) != "approved" and i in known]
     if not_approved:
-        problems.append(f"order lists clips that are not approved: {', '.join(not_approved)}")
+        problems.append(f"order lists clips that are not approved: {_shown_ids(not_approved)}")
     missing = [i for i in approved if i not in order]
     if missing:
-        problems.append(f"approved clips missing from order: {', '.join(missing)}")
+        problems.append(f"approved clips missing from order: {_shown_ids(missing)}")
     if problems:
         raise DecisionsError("invalid decisions file:\n  " + "\n  ".join(problems))
     return Decisions(
@@ -167,17 +176,10 @@ def apply_decisions(
         now: The time recorded as ``applied_at`` (for tests).
 
     Raises:
-        DecisionsError: The file is unreadable or does not fit the batch.
+        DecisionsError: The file is unreadable (missing, too large, not UTF-8
+            JSON, nested too deep) or does not fit the batch.
     """
-    if isinstance(source, Path):
-        try:
-            data = json.loads(source.read_text("utf-8"))
-        except FileNotFoundError as exc:
-            raise DecisionsError(f"{source} does not exist") from exc
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise DecisionsError(f"{source} is not a readable JSON file: {exc}") from exc
-    else:
-        data = dict(source)
+    data = _read_export(source) if isinstance(source, Path) else dict(source)
     decided = validate(data, reviewable_ids(out))
     who = applied_by or decided.editor or _os_user()
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
@@ -205,8 +207,12 @@ def load_decisions(out: Path) -> Decisions | None:
     cur = _read(out).get("current")
     if cur is None:
         return None
-    if not isinstance(cur, dict) or not isinstance(cur.get("order"), list):
-        raise DecisionsError(f"{out / FILE_NAME} is damaged: no current order")
+    if (
+        not isinstance(cur, dict)
+        or not isinstance(cur.get("order"), list)
+        or not isinstance(cur.get("decisions") or {}, dict)
+    ):
+        raise DecisionsError(f"{out / FILE_NAME} is damaged: no current order and decisions")
     return Decisions(
         editor=str(cur.get("editor", "")),
         decided_at=str(cur.get("decided_at", "")),
@@ -217,13 +223,33 @@ def load_decisions(out: Path) -> Decisions | None:
     )
 
 
+def _read_export(path: Path) -> Any:
+    """An exported decisions file, parsed; any file that is not one is a one-line refusal."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise DecisionsError(f"{path} does not exist") from exc
+    except OSError as exc:
+        raise DecisionsError(f"{path} cannot be read: {exc.strerror}") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise DecisionsError(
+            f"{path} is over {MAX_FILE_BYTES} bytes: not a decisions file from the review page"
+        )
+    try:
+        return untrusted_json.load(raw, max_bytes=MAX_FILE_BYTES)
+    except untrusted_json.BadJSON as exc:
+        raise DecisionsError(f"{path} is not a usable decisions file: {exc}") from exc
+
+
 def _read(out: Path) -> dict[str, Any]:
     path = out / FILE_NAME
     try:
-        data = json.loads(path.read_text("utf-8"))
+        with path.open("rb") as fh:
+            data = untrusted_json.load(fh.read(MAX_RECORD_BYTES + 1), max_bytes=MAX_RECORD_BYTES)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except (OSError, untrusted_json.BadJSON) as exc:
         raise DecisionsError(f"{path} is damaged ({exc}); restore it or remove it") from exc
     if not isinstance(data, dict) or not isinstance(data.get("history", []), list):
         raise DecisionsError(f"{path} is damaged: expected current and history")
@@ -255,3 +281,19 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry in some containers
         return os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+def _shown(value: Any) -> str:
+    """``value`` quoted for a message: control characters escaped, cut short."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+
+
+def _shown_id(sid: str) -> str:
+    """A clip id as it is when it looks like one, else quoted like :func:`_shown`."""
+    return sid if sid.isprintable() and len(sid) <= 32 else _shown(sid)
+
+
+def _shown_ids(ids: list[str]) -> str:
+    more = len(ids) - _SHOWN_IDS
+    return ", ".join(map(_shown_id, ids[:_SHOWN_IDS])) + (f" and {more} more" if more > 0 else "")

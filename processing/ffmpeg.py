@@ -5,6 +5,13 @@ Every call builds an argument list (never a shell string), adds ``-hide_banner
 timeout on the process itself and raises :class:`~processing.errors.FFmpegError`
 with the command, exit status and the end of stderr when it fails.
 
+Nothing this module writes or raises carries an input's tags: ffmpeg prints
+every container, stream and chapter tag of every input (GPS location, device,
+owner, dates) in its ``Metadata:`` blocks, so :func:`redact_tags` removes them
+from the log file and from the stderr kept in errors, and ``-metadata`` values
+are left out of the logged command (:func:`shown_command`). Callers that parse
+stderr (loudness, decode errors) still get it whole, in memory only.
+
 The child gets ``PR_SET_PDEATHSIG`` so that when the worker running it dies
 (a cancelled Prefect flow run, a killed CLI), ffmpeg dies with it instead of
 encoding on as an orphan.
@@ -16,6 +23,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -38,6 +46,60 @@ STDERR_TAIL_LINES = 25
 
 ProgressCallback = Callable[[float], None]
 """Called with the seconds of output written so far."""
+
+#: What a log shows instead of a tag block or a ``-metadata`` value.
+NOT_LOGGED = "(tags not logged)"
+#: A tag value this long or longer is also removed wherever else it appears.
+_ECHO_MIN_CHARS = 4
+#: The ``[context @ 0x…] [level] `` prefixes av_log puts before a line.
+_LOG_PREFIX = re.compile(r"^(?:\[[^\]\n]*\] )*")
+
+
+def redact_tags(stderr: str) -> str:
+    """``stderr`` without the tags ffmpeg printed for its inputs and outputs.
+
+    ffmpeg's format dump (libavformat/dump.c) prints each tag dictionary as a
+    ``Metadata:`` line followed by one more-indented ``key : value`` line per
+    tag; a value with line breaks continues on further, still more indented,
+    lines. Every such line is dropped and the header kept with
+    :data:`NOT_LOGGED`, so the log still shows the inputs' format, duration and
+    streams. The dump has no ``[context @ 0x…]`` prefix, so a line with one is
+    another thread's message: it is kept and does not end the block. As a
+    second guard, every tag value found is also removed wherever else it
+    appears (such a message can split a tag line in two). Lines are split on
+    ``\\n`` only: a tag may hold any other line separator.
+    """
+    kept: list[str] = []
+    values: set[str] = set()
+    block: int | None = None  # indentation of the Metadata: line whose tags are dropped
+    for line in stderr.split("\n"):
+        prefix = _LOG_PREFIX.match(line)
+        body = line[prefix.end() if prefix else 0 :]
+        indent = len(body) - len(body.lstrip(" "))
+        if block is not None and body.strip() and " @ " not in line[: len(line) - len(body)]:
+            if indent > block:
+                _, sep, value = body.strip().partition(": ")
+                values.update(v.strip() for v in (value, value.rpartition(": ")[2]) if sep)
+                continue
+            block = None
+        if body.strip() == "Metadata:":
+            block = indent
+            line = f"{line.rstrip()} {NOT_LOGGED}"
+        kept.append(line)
+    text = "\n".join(kept)
+    for value in sorted(values, key=len, reverse=True):
+        if len(value) >= _ECHO_MIN_CHARS:
+            text = text.replace(value, "…")
+    return text
+
+
+def shown_command(cmd: Sequence[str]) -> str:
+    """``cmd`` as a shell line for logs, with the values of ``-metadata`` options left out."""
+    shown = list(cmd)
+    for i, arg in enumerate(shown[:-1]):
+        if arg == "-metadata" or arg.startswith("-metadata:"):
+            shown[i + 1] = NOT_LOGGED
+    return shlex.join(shown)
 
 
 def input_path(path: str | os.PathLike[str]) -> str:
@@ -111,7 +173,7 @@ def _spawned(
         FFmpegTimeout: The process ran longer than ``timeout``.
         FFmpegError: The process exited with a non-zero status.
     """
-    line = shlex.join(cmd)
+    line = shown_command(cmd)
     log.debug("running %s", line)
     with tempfile.TemporaryFile() as err_file:
         proc = subprocess.Popen(
@@ -149,13 +211,14 @@ def _spawned(
         err_file.seek(0)
         child.stderr = err_file.read().decode("utf-8", "replace")
 
+    logged = redact_tags(child.stderr)
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         # A file name with undecodable bytes must not stop the batch (surrogates).
         with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"$ {line}\n{child.stderr}\n[exit {proc.returncode}]\n\n")
+            fh.write(f"$ {line}\n{logged}\n[exit {proc.returncode}]\n\n")
     name = Path(cmd[0]).name
-    tail = "\n".join(deque(child.stderr.splitlines(), maxlen=STDERR_TAIL_LINES))
+    tail = "\n".join(deque(logged.splitlines(), maxlen=STDERR_TAIL_LINES))
     if expired.is_set():
         raise FFmpegTimeout(
             f"{name} ran longer than its {timeout:.0f} s limit and was stopped",
@@ -186,7 +249,8 @@ def run(
         timeout: Seconds before the process is killed and :class:`FFmpegTimeout` raised.
         progress: If given, ``-progress pipe:1 -nostats`` is added and this is
             called with the output time in seconds as ffmpeg reports it.
-        log_file: Where to append the command and ffmpeg's whole stderr.
+        log_file: Where to append the command and ffmpeg's stderr, without
+            the inputs' tags (:func:`redact_tags`).
         stdout_capture: Return stdout (for ffprobe's JSON). Not with ``progress``.
 
     Returns:

@@ -209,7 +209,7 @@ def _render(
             )
         result = probe(clip)
         problems = conformance_problems(result, cfg, plan.duration) + [
-            f"identifying tag left in output: {t}" for t in scrub_problems(result)
+            f"identifying tag left in output: {t}" for t in scrub_problems(result, values=False)
         ]
         if problems:
             clip.unlink(missing_ok=True)
@@ -377,7 +377,7 @@ def process_safely(
         )
     log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
     if dest is not None:
-        publish.publish_clip(dest, entry)
+        publish.publish_clip(dest, entry, logs=cfg.storage.publish_logs)
     return entry
 
 

@@ -44,13 +44,21 @@ def log_of(sid: str) -> str:
     return f"logs/{sid}.log"
 
 
-def publish_clip(dest: Output, entry: Entry) -> None:
-    """Publish one submission's files: log, clip and master, then its record last."""
+def publish_clip(dest: Output, entry: Entry, *, logs: bool = False) -> None:
+    """Publish one submission's files: clip and master, then its record last.
+
+    Args:
+        dest: Where results go.
+        entry: The processed submission.
+        logs: Also publish its ffmpeg log (``storage.publish_logs``); a log stays
+            in the worker's staging folder otherwise.
+    """
+    log = [log_of(entry.id)] if logs else []
     if entry.output is None:
         # A rejected submission has only its log; a stale local record must not go up.
-        dest.publish([log_of(entry.id)])
+        dest.publish(log)
         return
-    dest.publish([log_of(entry.id), clip_of(entry.id), master_of(entry.id), record_of(entry.id)])
+    dest.publish([*log, clip_of(entry.id), master_of(entry.id), record_of(entry.id)])
 
 
 def stage_for_review(dest: Output, entries: Iterable[Entry | dict[str, Any]]) -> None:

@@ -6,16 +6,18 @@ characters here and escaped where it is rendered.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import untrusted_json
+
 KNOWN_FIELDS = ("name", "consent", "language", "message", "anonymize")
 MAX_TEXT = {"name": 200, "message": 1000, "language": 35}
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Surrogates too: JSON can spell an unpaired one (\ud800), which no UTF-8 file can hold.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -42,22 +44,22 @@ def clean_text(value: str, limit: int) -> str:
 
 
 def parse_sidecar(raw: bytes | None, *, max_bytes: int) -> tuple[Sidecar, list[str]]:
-    """Parse sidecar bytes leniently.
+    """Parse sidecar bytes leniently; never raises.
 
-    A bad sidecar never costs the clip: the clip is processed with defaults and
-    the problem is returned as a warning for the report.
+    A bad sidecar never costs the clip, nor the batch: the clip is processed
+    with defaults and the problem is returned as a warning for the report.
+    Whatever the bytes (too large, not UTF-8, not JSON, nested thousands deep,
+    numbers too long to parse, wrong types), the answer is a warning.
 
     Returns:
         The sidecar and a list of human-readable warnings.
     """
     if raw is None:
         return Sidecar(), []
-    if len(raw) > max_bytes:
-        return Sidecar(), [f"sidecar ignored: {len(raw)} bytes is over the {max_bytes}-byte limit"]
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Sidecar(), [f"sidecar ignored: not valid UTF-8 JSON ({exc})"]
+        data = untrusted_json.load(raw, max_bytes=max_bytes, surrogates=True)
+    except untrusted_json.BadJSON as exc:
+        return Sidecar(), [f"sidecar ignored: {exc}"]
     if not isinstance(data, dict):
         return Sidecar(), ["sidecar ignored: expected a JSON object"]
 

@@ -27,13 +27,19 @@ ALLOWED_TAGS: dict[str, set[str] | None] = {
 }
 
 
-def scrub_problems(info: MediaInfo) -> list[str]:
-    """Every tag that should not be there, as ``name=value`` strings."""
+def scrub_problems(info: MediaInfo, *, values: bool = True) -> list[str]:
+    """Every tag that should not be there, as ``name=value`` strings.
+
+    Args:
+        info: The probed file.
+        values: Give each tag's value too. Off for messages that reach a report
+            or a log: the value is what must not leak (a location, a device).
+    """
     bad = []
     for name, value in info.tags:
         allowed = ALLOWED_TAGS.get(name.lower(), set())
         if allowed is not None and value not in allowed:
-            bad.append(f"{name}={value[:80]}")
+            bad.append(f"{name}={value[:80]}" if values else name)
     return bad
 
 

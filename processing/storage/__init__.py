@@ -24,6 +24,7 @@ __all__ = [
     "StorageError",
     "StoreUnavailable",
     "Upload",
+    "check_separate",
     "display_key",
     "open_output",
     "open_source",
@@ -75,11 +76,21 @@ def default_staging() -> Path:
 
 
 def check_separate(source: Source, out: Output) -> None:
-    """Refuse an ``s3://`` output that shares keys with the uploads (they are never written).
+    """Refuse an output that overlaps the uploads, before any work is done.
+
+    Results written among the uploads would be read back as uploads on the
+    next run (clips re-ingested, records taken for sidecars), and uploads are
+    never overwritten. Folders are compared after resolving symbolic links and
+    ``..``; for an ``s3://`` output its local staging folder is compared with a
+    local uploads folder. Two ``s3://`` locations overlap when they share a
+    bucket and one prefix holds the other.
 
     Raises:
-        StorageError: The output prefix is the uploads prefix, or inside it, or around it.
+        StorageError: The output is the uploads, or inside them, or around them.
     """
+    if isinstance(source, LocalSource):
+        _check_folders(source.root, out)
+        return
     if not (source.uri.startswith("s3://") and out.uri.startswith("s3://")):
         return
     from .s3client import overlaps
@@ -90,3 +101,32 @@ def check_separate(source: Source, out: Output) -> None:
             "overwritten or deleted, so write the results under another prefix or bucket "
             "(for example s3://renders/2027/)"
         )
+
+
+def _check_folders(uploads: Path, out: Output) -> None:
+    src, dst = _real(uploads), _real(out.root)
+    what = (
+        f"the staging folder of {out.uri} (storage.staging_dir)"
+        if out.remote
+        else "the output folder"
+    )
+    if src == dst:
+        problem = f"{what} {dst} is the uploads folder"
+    elif dst.is_relative_to(src):
+        problem = f"{what} {dst} is inside the uploads folder {src}"
+    elif src.is_relative_to(dst):
+        problem = f"the uploads folder {src} is inside {what} {dst}"
+    else:
+        return
+    raise StorageError(
+        f"{problem}: results there would be read back as new uploads on the next run; "
+        f"write them outside the uploads (for example to {src.parent / (src.name + '-out')})"
+    )
+
+
+def _real(path: Path) -> Path:
+    """``path`` absolute, with symbolic links and ``..`` resolved as far as they exist."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop
+        return Path(os.path.abspath(path))
