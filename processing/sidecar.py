@@ -35,6 +35,12 @@ class Sidecar:
         return asdict(self)
 
 
+#: What an unreadable sidecar stands for: it may have asked for anonymity and may have
+#: withheld consent, so the clip is anonymized and, without consent, left out.
+UNREADABLE = Sidecar(anonymize=True)
+_PROTECTED = "the clip is anonymized and has no consent until the sidecar is fixed"
+
+
 def clean_text(value: str, limit: int) -> str:
     """Normalize to NFC, turn control characters and line breaks into spaces, trim."""
     text = unicodedata.normalize("NFC", value)
@@ -59,9 +65,9 @@ def parse_sidecar(raw: bytes | None, *, max_bytes: int) -> tuple[Sidecar, list[s
     try:
         data = untrusted_json.load(raw, max_bytes=max_bytes, surrogates=True)
     except untrusted_json.BadJSON as exc:
-        return Sidecar(), [f"sidecar ignored: {exc}"]
+        return UNREADABLE, [f"sidecar ignored: {exc}; {_PROTECTED}"]
     if not isinstance(data, dict):
-        return Sidecar(), ["sidecar ignored: expected a JSON object"]
+        return UNREADABLE, [f"sidecar ignored: expected a JSON object; {_PROTECTED}"]
 
     warnings: list[str] = []
     unknown = sorted(str(k) for k in data if k not in KNOWN_FIELDS)
@@ -86,6 +92,9 @@ def parse_sidecar(raw: bytes | None, *, max_bytes: int) -> tuple[Sidecar, list[s
             continue
         if isinstance(value, bool):
             values[key] = value
+        elif key == "anonymize":  # whatever it says, the contributor asked about hiding
+            values[key] = True
+            warnings.append("sidecar anonymize is not true or false: the clip is anonymized")
         else:
             warnings.append(f"sidecar {key} ignored: expected true or false")
     return Sidecar(**values), warnings

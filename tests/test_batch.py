@@ -77,6 +77,9 @@ def test_invalid_sidecar_warns_and_the_clip_is_still_processed(batch: Batch) -> 
     entry = batch.entries["broken-sidecar.mp4"]
     assert entry.output is not None
     assert any("sidecar ignored" in w for w in entry.warnings)
+    # It may have asked for anonymity or withheld consent: the most protective reading.
+    assert entry.anonymize and entry.anonymization is not None
+    assert entry.status == "excluded" and entry.code == "no_consent"
 
 
 def test_report_has_one_complete_entry_per_submission(batch: Batch) -> None:

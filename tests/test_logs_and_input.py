@@ -263,6 +263,7 @@ def test_a_hostile_sidecar_costs_only_its_own_warning(hostile_batch: tuple[Path,
         sub = subs[f"{stem}.mp4"]
         assert any(w.startswith("sidecar ignored:") and warning in w for w in sub["warnings"]), sub
         assert sub["name"] is None and sub["consent"] is None
+        assert sub["anonymize"] is True, "an unreadable sidecar is read as the most protective"
     assert subs["surrogate.mp4"]["name"] == "Ali" and subs["surrogate.mp4"]["consent"] is True
     assert subs["fine.mp4"]["name"] == "Maria" and subs["fine.mp4"]["warnings"] == []
 
