@@ -239,7 +239,7 @@ def _compile(dest: Output, cfg: Config, order: list[str] | None, approve_all: bo
     """The body of :func:`build_compilation`, run while it holds the output."""
     order, notes = stage_compile_task(dest, cfg, order, approve_all)
     for note in notes:
-        print(f"note: {note}")  # the operator's terminal and the run's log (log_prints)
+        get_run_logger().warning(note)
     comp = compile_remembrance(dest.root, cfg, order=order)
     publish.review_page(dest)
     publish_compile_task(dest, comp)

@@ -149,6 +149,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"compilation: {result}")
     cfg = load_config(args.config)
     dest = open_output(args.out, cfg)
+    if args.approve_all:  # the flow logged them too; the operator reads them here
+        from processing.decisions import compile_order
+
+        for note in compile_order(dest.root, approve_all=True)[1]:
+            print(f"note: {note}")
     _print_links(dest, cfg.storage.presign_seconds, result.removeprefix(dest.uri))
     return 0
 
