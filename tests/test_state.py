@@ -257,7 +257,8 @@ def test_a_rejection_survives_approve_all(
         }),
         "utf-8",
     )  # fmt: skip
-    assert reel(["review", "apply", str(decisions), "--out", str(out), "--config", str(config)]) == 0
+    applying = ["review", "apply", str(decisions), "--out", str(out), "--config", str(config)]
+    assert reel(applying) == 0
     applied = capsys.readouterr()
     assert f"warning: {ids['unsure.mp4']} (unsure.mp4) is approved" in applied.err
     assert "no consent" in applied.err
