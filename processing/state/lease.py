@@ -64,7 +64,7 @@ class BucketLease:
             if current is None:
                 continue  # released between our two requests: try to create again
             info, etag, age = current
-            if age > self.lease_seconds and self._put(if_match=etag):
+            if age > _declared(info, self.lease_seconds) and self._put(if_match=etag):
                 log.warning(
                     "took over the lease of %s: not renewed for %.0f s", describe(info), age
                 )
@@ -107,7 +107,11 @@ class BucketLease:
 
     def _put(self, *, if_none_match: bool = False, if_match: str | None = None) -> bool:
         """Write our lease conditionally; False when the condition failed (412 or 409)."""
-        body = {**holder_info(self.command), "token": uuid.uuid4().hex}
+        body = {
+            **holder_info(self.command),
+            "lease_seconds": self.lease_seconds,  # how long others wait before taking over
+            "token": uuid.uuid4().hex,
+        }
         args: dict[str, Any] = {
             "Bucket": self.dest.bucket,
             "Key": self.key,
@@ -149,6 +153,12 @@ class BucketLease:
         now = parsedate_to_datetime(date) if date else datetime.now(modified.tzinfo)
         age = (now - modified).total_seconds()
         return (info if isinstance(info, dict) else {}), str(response["ETag"]), age
+
+
+def _declared(info: dict[str, Any], default: float) -> float:
+    """The lease length its holder declared (it renews at a third of it)."""
+    value = info.get("lease_seconds")
+    return float(value) if isinstance(value, int | float) and value > 0 else default
 
 
 @contextlib.contextmanager
