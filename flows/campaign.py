@@ -7,6 +7,8 @@ artifacts, log summaries).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +23,11 @@ from prefect.futures import as_completed
 from prefect.states import State
 from prefect.tasks import Task
 
-from processing import ffmpeg, publish
+from processing import ffmpeg, publish, state
 from processing.assemble import compile_remembrance
 from processing.config import Config, load_config
-from processing.pipeline import Submission, finish_batch, identify, process_safely, render_key
+from processing.decisions import compile_order
+from processing.pipeline import Submission, finish_batch, identify, process_safely, published_key
 from processing.report import Entry
 from processing.storage import (
     Output,
@@ -64,16 +67,29 @@ def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bo
 
 
 def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
-    """Content hash + render settings, while the rendered clip is still there.
+    """Everything the entry depends on, while the rendered clip is the same file.
+
+    :func:`published_key` covers the content, every copy's sidecar (consent,
+    anonymity, name, message, language) and every setting (``require_consent``
+    too); the decisions in force and the clip file's ``[size, mtime_ns]`` are
+    added, so a withdrawn consent, a new decision or a clip replaced on disk
+    never returns an old result (the clip itself is still reused from its
+    record when only consent changed).
 
     Not for a bucket: there its clip records are the cache every worker shares,
     and a task result kept on one machine would not know a clip went missing.
     """
     sub: Submission = parameters["sub"]
     dest: Output = parameters["dest"]
-    if dest.remote or not (dest.root / "clips" / f"{sub.id}.mp4").is_file():
+    signature = state.file_signature(dest.root / "clips" / f"{sub.id}.mp4")
+    if dest.remote or signature is None:
         return None
-    return f"submission-{sub.id}-{render_key(sub, parameters['cfg'])}"
+    try:
+        decisions = (dest.root / state.DECISIONS).read_bytes()
+    except FileNotFoundError:
+        decisions = b""
+    local = hashlib.sha256(json.dumps(signature).encode() + decisions).hexdigest()[:16]
+    return f"submission-{sub.id}-{published_key(sub, parameters['cfg'])}-{local}"
 
 
 def _encode_slot() -> AbstractContextManager[Any]:
@@ -117,9 +133,16 @@ def finish_task(dest: Output, source_uri: str, cfg: Config, entries: list[Entry]
 
 
 @task(name="fetch-for-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
-def stage_compile_task(dest: Output, cfg: Config, order: list[str] | None) -> None:
+def stage_compile_task(
+    dest: Output, cfg: Config, order: list[str] | None, approve_all: bool
+) -> tuple[list[str] | None, list[str]]:
+    """Fetch the report and decisions, settle the order (editors' decisions stand), fetch clips."""
     publish.stage_report(dest)
+    notes: list[str] = []
+    if order is None:
+        order, notes = compile_order(dest.root, approve_all=approve_all)
     publish.stage_for_compile(dest, cfg, order)
+    return order, notes
 
 
 @task(name="publish-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
@@ -168,6 +191,12 @@ def process_submissions(params: BatchParams) -> list[Entry]:
     src = open_source(source, ignore=cfg.ingest.ignore, cfg=cfg)
     dest = open_output(out, cfg)
     check_separate(src, dest)
+    with state.campaign_lock(dest, "process-submissions flow", cfg):
+        return _process_all(src, dest, cfg)
+
+
+def _process_all(src: Source, dest: Output, cfg: Config) -> list[Entry]:
+    """The body of :func:`process_submissions`, run while it holds the output."""
     out_dir = dest.root
     work = out_dir / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -186,18 +215,31 @@ def process_submissions(params: BatchParams) -> list[Entry]:
 
 
 @flow(name="build-compilation", log_prints=True)
-def build_compilation(params: CompileParams, order: list[str] | None = None) -> str:
+def build_compilation(
+    params: CompileParams, order: list[str] | None = None, approve_all: bool = False
+) -> str:
     """Assemble the remembrance compilation from the accepted clips (stream copy).
 
     Args:
         params: Where the processed clips are, and the campaign settings.
-        order: Submission ids in the editors' order; empty for submission order.
+        order: Submission ids in the editors' order; empty for the decisions
+            recorded (``reel review apply``), or every accepted clip if none were.
+        approve_all: With no ``order``, also take every accepted clip nobody
+            decided on; a recorded rejection still stands.
     """
     out, config = params.out, params.config
     cfg = load_config(Path(config) if config else None)
     _configured(cfg)
     dest = open_output(out, cfg)
-    stage_compile_task(dest, cfg, order)
+    with state.campaign_lock(dest, "build-compilation flow", cfg):
+        return _compile(dest, cfg, order, approve_all)
+
+
+def _compile(dest: Output, cfg: Config, order: list[str] | None, approve_all: bool) -> str:
+    """The body of :func:`build_compilation`, run while it holds the output."""
+    order, notes = stage_compile_task(dest, cfg, order, approve_all)
+    for note in notes:
+        get_run_logger().warning(note)
     comp = compile_remembrance(dest.root, cfg, order=order)
     publish.review_page(dest)
     publish_compile_task(dest, comp)
@@ -292,8 +334,9 @@ def remembrance_campaign(params: CampaignParams) -> str:
             timeout=int(cfg.orchestration.approval_timeout_hours * 3600),
             key="editor-approval",
         )
-        sync_decisions_task(dest, upload=False)  # keep the history another machine wrote
-        order = record_decision(dest.root, decision, entries)
-        sync_decisions_task(dest, upload=True)
+        with state.campaign_lock(dest, "editors' decision", cfg):
+            sync_decisions_task(dest, upload=False)  # keep the history another machine wrote
+            order = record_decision(dest.root, decision, entries)
+            sync_decisions_task(dest, upload=True)
         logger.info("%s approved %d clips", decision.editor or "an editor", len(order))
-    return build_compilation(CompileParams(out=out, config=config), order)
+    return build_compilation(CompileParams(out=out, config=config), order, params.approve_all)

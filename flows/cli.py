@@ -97,17 +97,21 @@ def _print_links(dest: Output, seconds: int, compilation: str | None = None) -> 
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from processing import publish
+    from processing import publish, state
     from processing.assemble import compile_remembrance
+    from processing.decisions import compile_order
 
     cfg = load_config(args.config)
     dest = open_output(args.out, cfg)
-    publish.stage_report(dest)
-    order = _editor_order(dest.root)
-    publish.stage_for_compile(dest, cfg, order)
-    comp = compile_remembrance(dest.root, cfg, order=order)
-    publish.review_page(dest)  # the page previews the new compilation
-    publish.publish_compilation(dest, comp)
+    with state.campaign_lock(dest, "reel compile", cfg):
+        publish.stage_report(dest)
+        order, notes = compile_order(dest.root, approve_all=False)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        publish.stage_for_compile(dest, cfg, order)
+        comp = compile_remembrance(dest.root, cfg, order=order)
+        publish.review_page(dest)  # the page previews the new compilation
+        publish.publish_compilation(dest, comp)
     clips = sum(s.kind == "clip" for s in comp.segments)
     published = comp.output.relative_to(dest.root).as_posix()
     print(
@@ -116,14 +120,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     _print_links(dest, cfg.storage.presign_seconds, published)
     return 0
-
-
-def _editor_order(out: Path) -> list[str] | None:
-    """The editors' approved order, when decisions were recorded with `reel review apply`."""
-    from processing.review import load_decisions
-
-    decisions = load_decisions(out)
-    return list(decisions.order) if decisions is not None else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -155,6 +151,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     )
     print(f"compilation: {result}")
+    if args.approve_all:  # the flow logged them too; the operator reads them here
+        from processing.decisions import compile_order
+
+        for note in compile_order(dest.root, approve_all=True)[1]:
+            print(f"note: {note}")
     _print_links(dest, cfg.storage.presign_seconds, result.removeprefix(dest.uri))
     return 0
 
@@ -176,11 +177,19 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from processing import publish
-    from processing.review import PAGE, apply_decisions
+    from processing import state
 
     cfg = load_config(args.config)
     dest = open_output(args.out, cfg)
+    with state.campaign_lock(dest, f"reel review {args.action}", cfg):
+        return _review(args, dest)
+
+
+def _review(args: argparse.Namespace, dest: Output) -> int:
+    from processing import publish
+    from processing.decisions import approval_warnings
+    from processing.review import PAGE, apply_decisions
+
     publish.stage_report(dest)
     out = dest.root
     if args.action == "apply":
@@ -190,6 +199,8 @@ def cmd_review(args: argparse.Namespace) -> int:
             f"recorded {len(d.order)} approved and {len(d.rejected)} rejected clips "
             f"by {d.applied_by} in {dest.location(publish.DECISIONS)}"
         )
+        for warning in approval_warnings(out):
+            print(f"warning: {warning}", file=sys.stderr)
     publish.stage_for_review(dest, publish.load_report(out).get("submissions") or [])
     page = publish.review_page(dest)
     dest.publish([PAGE])

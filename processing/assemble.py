@@ -10,7 +10,6 @@ re-normalized (conformed) once, never glued as it is.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import asdict
@@ -18,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import ffmpeg
+from . import ffmpeg, state
 from .cards import render_card
 from .compilation_checks import check_compilation
 from .compilation_files import write_sidecars
 from .config import Config
 from .conform import conform, recorded_signature, signature, signature_diff
 from .errors import ReelError
-from .fsutil import atomic_output, write_json
+from .fsutil import atomic_output
 from .normalize import encoder_args, master_path
 from .timeline import Compilation, Segment, ffmetadata, with_starts
 
@@ -119,8 +118,8 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
     """
     report_path = out / "report.json"
     try:
-        report = json.loads(report_path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+        report = state.load_report(out)
+    except state.StateError as exc:
         raise CompileError(
             f"no readable {report_path}: run `reel process SOURCE --out {out}` first"
         ) from exc
@@ -158,7 +157,7 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
             _concat_copy(comp.segments, part, cfg)
             comp.checks = check_compilation(part, comp, cfg)
     write_sidecars(comp, folder, cfg)
-    _record_in_report(report_path, report, comp, out)
+    _record_in_report(comp, out)
     return comp
 
 
@@ -274,11 +273,9 @@ def _concat_quote(path: Path) -> str:
     return "'" + ("file:" + str(path.absolute())).replace("'", "'\\''") + "'"
 
 
-def _record_in_report(
-    report_path: Path, report: dict[str, Any], comp: Compilation, out: Path
-) -> None:
-    """Add the compilation's summary to report.json (atomically)."""
-    report["compilation"] = {
+def _record_in_report(comp: Compilation, out: Path) -> None:
+    """Add the compilation's summary to report.json as it is now (not as it was read)."""
+    summary = {
         "output": str(comp.output.relative_to(out)),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration": round(comp.duration, 3),
@@ -287,4 +284,4 @@ def _record_in_report(
         "conformed": comp.conformed,
         "checks": comp.checks,
     }
-    write_json(report_path, report)
+    state.update_report(out, lambda report: report.__setitem__("compilation", summary))

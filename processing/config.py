@@ -131,6 +131,8 @@ class Orchestration:
     approval_timeout_hours: float
     storage_retries: int
     storage_retry_delay_seconds: float
+    lock_wait_seconds: float
+    lease_seconds: float
 
 
 @dataclass(frozen=True)
@@ -386,6 +388,11 @@ def _validate(cfg: Config) -> None:
         problems.append(
             "storage.multipart_mb must be at least 5 (the S3 minimum part size) and the "
             "timeouts positive"
+        )
+    orch = cfg.orchestration
+    if orch.lock_wait_seconds < 0 or orch.lease_seconds < 10:
+        problems.append(
+            "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
         )
     if cfg.compilation.language not in cfg.cards:
         problems.append(

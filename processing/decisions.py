@@ -14,20 +14,18 @@ applied file, oldest first, each with ``applied_at`` and ``applied_by``;
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import getpass
-import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import untrusted_json
+from . import state, untrusted_json
 from .errors import ReelError
-from .fsutil import write_json
+from .storage import LocalOutput
 
 VERSION = 1
 FILE_NAME = "decisions.json"
@@ -87,15 +85,10 @@ def reviewable_ids(out: Path) -> dict[str, bool]:
         DecisionsError: There is no readable report.
     """
     try:
-        report = json.loads((out / "report.json").read_text("utf-8"))
-    except FileNotFoundError as exc:
-        raise DecisionsError(f"{out} has no report.json: run `reel process` first") from exc
-    except (OSError, ValueError) as exc:
-        raise DecisionsError(f"cannot read {out / 'report.json'}: {exc}") from exc
-    subs = report.get("submissions") if isinstance(report, dict) else None
-    return {
-        str(s["id"]): bool(s.get("output")) for s in subs or [] if isinstance(s, dict) and "id" in s
-    }
+        report = state.load_report(out)
+    except state.StateError as exc:
+        raise DecisionsError(str(exc)) from exc
+    return {s["id"]: bool(s.get("output")) for s in state.submissions(report)}
 
 
 def validate(data: Any, known: Mapping[str, bool]) -> Decisions:
@@ -194,7 +187,7 @@ def apply_decisions(
     with _locked(out):
         history = _read(out).get("history", [])
         history.append(record.as_dict())
-        write_json(out / FILE_NAME, {"current": record.as_dict(), "history": history})
+        state.write_decisions(out, {"current": record.as_dict(), "history": history})
     return record
 
 
@@ -256,16 +249,9 @@ def _read(out: Path) -> dict[str, Any]:
     return data
 
 
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Two editors applying at once must not lose one history entry."""
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / f".{FILE_NAME}.lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _locked(out: Path) -> AbstractContextManager[None]:
+    """Two editors applying at once must not lose one history entry (the output's lock)."""
+    return state.campaign_lock(LocalOutput(out), "reel review apply")
 
 
 def _is_iso(text: str) -> bool:
@@ -297,3 +283,66 @@ def _shown_id(sid: str) -> str:
 def _shown_ids(ids: list[str]) -> str:
     more = len(ids) - _SHOWN_IDS
     return ", ".join(map(_shown_id, ids[:_SHOWN_IDS])) + (f" and {more} more" if more > 0 else "")
+
+
+def compile_order(out: Path, *, approve_all: bool) -> tuple[list[str] | None, list[str]]:
+    """Which clips the compilation takes, in order, and what the operator must be told.
+
+    Editors' decisions stand. Without ``approve_all`` the order is the editors'
+    approved order when decisions were recorded (clips nobody decided on stay
+    out), else ``None`` (every accepted clip). With ``approve_all`` (unattended
+    runs) it is the editors' approved order, then every accepted clip nobody
+    decided on in submission order: a rejection stays a rejection.
+
+    Returns:
+        The order (``None`` for every accepted clip), and one line per clip that
+        stays rejected and per approved clip left out for want of consent.
+
+    Raises:
+        DecisionsError: ``decisions.json`` is damaged (nothing is compiled on a guess).
+    """
+    decided = load_decisions(out)
+    if decided is None:
+        return None, []
+    entries = {s["id"]: s for s in state.submissions(state.read_report(out))}
+    order = list(decided.order)
+    if approve_all:
+        undecided = [
+            s
+            for sid, s in entries.items()
+            if sid not in decided.decisions and s.get("status") == "accepted" and s.get("output")
+        ]
+        undecided.sort(key=lambda s: (str(s.get("submitted_at") or ""), s["id"]))
+        order += [s["id"] for s in undecided]
+    who = f"{decided.applied_by or decided.editor or 'an editor'} ({decided.applied_at or '?'})"
+    notes = [
+        f"{_shown_clip(sid, entries)} stays rejected by {who}"
+        + ("; --approve-all approves only clips nobody decided on" if approve_all else "")
+        for sid in decided.rejected
+        if sid in entries
+    ]
+    return order, notes + _unconsented(decided, entries)
+
+
+def approval_warnings(out: Path) -> list[str]:
+    """One line per clip the decisions in force approve although it has no consent."""
+    decided = load_decisions(out)
+    if decided is None:
+        return []
+    return _unconsented(decided, {s["id"]: s for s in state.submissions(state.read_report(out))})
+
+
+def _unconsented(decided: Decisions, entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return [
+        f"{_shown_clip(sid, entries)} is approved by the editors but has no consent "
+        '(its sidecar does not say "consent": true): left out of the compilation'
+        for sid in decided.order
+        if entries.get(sid, {}).get("code") == "no_consent"
+    ]
+
+
+def _shown_clip(sid: str, entries: Mapping[str, Mapping[str, Any]]) -> str:
+    """``<id> (<upload>)`` with anything unprintable escaped (names reach a terminal)."""
+    source = str(entries.get(sid, {}).get("source") or "")
+    text = f"{sid} ({source})" if source else sid
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)

@@ -13,41 +13,37 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import ffmpeg, publish, quality
+from . import ffmpeg, publish, quality, state
 from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
 from .errors import FFmpegError, FFmpegTimeout, Rejection
-from .fsutil import remove_orphaned_parts, write_json
+from .fsutil import remove_orphaned_parts, sha256_file
 from .health import audio_prefilters, check
 from .loudness import SimulateFn, plan_gain
 from .normalize import encode, master_path, plan_render
 from .probe import probe
 from .report import Entry, write_report
-from .sidecar import Sidecar, parse_sidecar
-from .storage import LocalOutput, Output, Source, StorageError, Upload, display_key
+from .reuse import reusable_record
+from .storage import LocalOutput, Output, Source, StorageError, display_key
+from .submissions import Copy, Submission, identify, merge, submission_id
 from .verify import conformance_problems, scrub_problems
 
 log = logging.getLogger(__name__)
 
 ANONYMOUS = "Anonymous"
 
-
-@dataclass
-class Submission:
-    """An upload identified by its content, with its sidecar read."""
-
-    id: str
-    upload: Upload
-    sidecar: Sidecar
-    warnings: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
+__all__ = [
+    "ANONYMOUS", "Copy", "Progress", "Submission", "caption_spec", "finish_batch", "identify",
+    "merge", "process_batch", "process_safely", "process_submission", "published_key",
+    "render_key", "submission_id",
+]  # fmt: skip
 
 
 class Progress(Protocol):
@@ -58,42 +54,6 @@ class Progress(Protocol):
     def clip_progress(self, fraction: float) -> None: ...
 
     def clip_finished(self, entry: Entry) -> None: ...
-
-
-def submission_id(digest: str) -> str:
-    """A submission's id: the first 16 hex digits of its SHA-256."""
-    return digest[:16]
-
-
-def identify(
-    source: Source, uploads: Iterable[Upload], cfg: Config, workdir: Path
-) -> tuple[list[Submission], list[Entry]]:
-    """Hash every upload; fold identical bytes into one submission.
-
-    Returns:
-        The submissions to process, and entries for uploads refused outright.
-    """
-    by_id: dict[str, Submission] = {}
-    refused: list[Entry] = []
-    for upload in uploads:
-        key = display_key(upload.key)
-        rid = "x" + hashlib.sha256(upload.key.encode("utf-8", "surrogateescape")).hexdigest()[:15]
-        if upload.problem:
-            refused.append(Entry.rejected(rid, key, "not_a_file", upload.problem, upload))
-            continue
-        try:
-            digest = source.digest(upload, workdir)
-        except Rejection as rej:  # replaced while listed, or over the size limit
-            refused.append(Entry.rejected(rid, key, rej.code, rej.reason, upload))
-            continue
-        sid = submission_id(digest)
-        if sid in by_id:
-            by_id[sid].duplicates.append(key)
-            continue
-        raw = source.read_sidecar(upload, cfg.ingest.max_sidecar_bytes)
-        sidecar, warnings = parse_sidecar(raw, max_bytes=cfg.ingest.max_sidecar_bytes)
-        by_id[sid] = Submission(sid, upload, sidecar, warnings)
-    return list(by_id.values()), refused
 
 
 def render_key(sub: Submission, cfg: Config) -> str:
@@ -140,20 +100,39 @@ def process_submission(
     """
     key = display_key(sub.upload.key)
     clip = out / "clips" / f"{sub.id}.mp4"
-    record = out / "clips" / f"{sub.id}.json"
     rkey = render_key(sub, cfg)
     dest = dest or LocalOutput(out)
-    cached = _cached(record, clip, rkey, dest, sub.id)
+    cached = reusable_record(out, clip, rkey, dest, sub.id)
     if cached is not None:
         entry = Entry.from_record(cached, sub, key)
         entry.cached = True
         if not clip.is_file() and _must_measure(entry, cfg):
             dest.fetch([publish.clip_of(sub.id)])
         if quality.refresh(entry, clip, cfg):
-            write_json(record, {**cached, "flags": entry.flags, "quality": entry.quality})
+            state.write_record(
+                out, sub.id, {**cached, "flags": entry.flags, "quality": entry.quality}
+            )
         return _apply_consent(entry, cfg)
     with slot():
         return _render(sub, source, out, cfg, workdir, on_progress, rkey)
+
+
+def published_key(sub: Submission, cfg: Config) -> str:
+    """What a submission's entry depends on beyond its pixels: every copy's request and the rules.
+
+    The sidecar in force and each copy's (consent, anonymity, name, message,
+    language), ``require_consent`` and every other setting: a cached result
+    keyed on it is never reused after any of them changes.
+    """
+    parts = {
+        "render": render_key(sub, cfg),
+        "sidecar": sub.sidecar.as_dict(),
+        "copies": [c.as_dict() for c in sub.copies],
+        "warnings": sub.warnings,
+        "config": asdict(cfg) | {"source_file": None},
+    }
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _render(
@@ -168,7 +147,6 @@ def _render(
     """The health check, the one encode, the output checks and the quality flags."""
     key = display_key(sub.upload.key)
     clip = out / "clips" / f"{sub.id}.mp4"
-    record = out / "clips" / f"{sub.id}.json"
     log_file = out / "logs" / f"{sub.id}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text("", "utf-8")
@@ -281,14 +259,18 @@ def _render(
             {**faces.summary(), "voice_disguised": voice is not None} if faces else None
         ),
         render_key=rkey,
-        streams={"signature": result.signature, "file": [clip_stat.st_size, clip_stat.st_mtime_ns]},
+        streams={
+            "signature": result.signature,
+            "file": [clip_stat.st_size, clip_stat.st_mtime_ns],
+            "sha256": sha256_file(clip),
+        },
         seconds=round(time.monotonic() - started, 2),
         rendered_by=f"{socket.gethostname()}:{os.getpid()}",
     )
     entry.attach(sub)
     entry.warnings = warnings
     quality.record(entry, measured, cfg, content=content, seconds=measure_seconds)
-    write_json(record, entry.as_dict())
+    state.write_record(out, sub.id, entry.as_dict())
     return _apply_consent(entry, cfg)
 
 
@@ -319,6 +301,13 @@ def process_batch(
     """
     ffmpeg.require_tools()
     dest = out if isinstance(out, Output) else LocalOutput(out)
+    with state.campaign_lock(dest, "reel process", cfg):
+        return _process_locked(source, dest, cfg, workdir, progress)
+
+
+def _process_locked(
+    source: Source, dest: Output, cfg: Config, workdir: Path | None, progress: Progress | None
+) -> list[Entry]:
     out = dest.root
     out.mkdir(parents=True, exist_ok=True)
     work = workdir or out / ".work"
@@ -396,33 +385,6 @@ def finish_batch(
     publish.review_page(dest)
     publish.publish_results(dest)
     return path
-
-
-def _cached(record: Path, clip: Path, rkey: str, dest: Output, sid: str) -> dict[str, Any] | None:
-    """The clip's record if it was rendered under ``rkey`` and the clip is here or published.
-
-    A finished clip in this folder wins (publishing it follows); otherwise the
-    published record is fetched, so that a worker with an empty staging folder
-    skips what another worker finished.
-    """
-    data = _record(record, rkey)
-    if data is not None and clip.is_file():
-        return data
-    dest.fetch([publish.record_of(sid)])
-    data = _record(record, rkey)
-    if data is None or not (clip.is_file() or dest.exists(publish.clip_of(sid))):
-        return None
-    return data
-
-
-def _record(record: Path, rkey: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(record.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("render_key") != rkey:
-        return None
-    return data
 
 
 def _must_measure(entry: Entry, cfg: Config) -> bool:

@@ -11,11 +11,11 @@ missing object, and a run stopped half way leaves the previous report in force.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import state
 from .assemble import select_clips
 from .config import Config
 from .report import Entry
@@ -112,12 +112,8 @@ def publish_compilation(dest: Output, comp: Compilation) -> None:
 
 
 def load_report(out: Path) -> dict[str, Any]:
-    """``out/report.json``, or an empty report when there is none yet."""
-    try:
-        data = json.loads((out / REPORT).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """``out/report.json``, or an empty report when there is none yet (see :mod:`.state`)."""
+    return state.read_report(out)
 
 
 def _outputs(entries: Iterable[Entry | dict[str, Any]]) -> list[str]:

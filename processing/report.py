@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import state
 from .config import Config
-from .fsutil import write_json
 from .storage import Upload
 
 if TYPE_CHECKING:
-    from .pipeline import Submission
+    from .submissions import Submission
 
 REPORT_VERSION = 1
 
@@ -48,6 +48,9 @@ class Entry:
     anonymization: dict[str, Any] | None = None
     """What the face detection found and hid (anonymized clips only)."""
     duplicates: list[str] = field(default_factory=list)
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    """Every upload of these bytes with what its own sidecar asked (``source``, ``name``,
+    ``consent``, ``anonymize`` …); the fields above are the merge, most protective first."""
     warnings: list[str] = field(default_factory=list)
     render_key: str | None = None
     seconds: float | None = None
@@ -95,6 +98,7 @@ class Entry:
         self.name, self.consent, self.language = sc.name, sc.consent, sc.language
         self.message, self.anonymize = sc.message, sc.anonymize
         self.duplicates = list(sub.duplicates)
+        self.copies = [c.as_dict() for c in sub.copies]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +123,4 @@ def write_report(out: Path, source: str, cfg: Config, entries: list[Entry]) -> P
         "counts": counts,
         "submissions": [e.as_dict() for e in entries],
     }
-    path = out / "report.json"
-    write_json(path, report)
-    return path
+    return state.write_report(out, report)

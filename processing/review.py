@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from . import state
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
-from .errors import FFmpegError, ReelError
+from .errors import FFmpegError
 from .fsutil import atomic_output
 from .quality import RULES
 from .sheets import SHEET_FRAMES, thumbs
@@ -81,12 +82,7 @@ def build_review(
         ReelError: There is no readable ``report.json``.
     """
     url = url_for or relative_url
-    try:
-        report = json.loads((out / "report.json").read_text("utf-8"))
-    except FileNotFoundError as exc:
-        raise ReelError(f"{out} has no report.json: run `reel process` first") from exc
-    except (OSError, ValueError) as exc:
-        raise ReelError(f"cannot read {out / 'report.json'}: {exc}") from exc
+    report = state.load_report(out)  # a StateError (a ReelError) says what to run
     subs = [s for s in report.get("submissions") or [] if isinstance(s, dict) and s.get("id")]
     size = (report.get("targets") or {}).get("size") or [1920, 1080]
     frame = (int(size[0]), int(size[1]))

@@ -267,3 +267,40 @@ def test_served_deployments_schedules_forms_and_cancellation(
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def _named_in_publication(out: Path) -> str:
+    """The compilation's credits, SRT, VTT, chapters and manifest, as published."""
+    folder = out / "compilation"
+    return "\n".join(
+        p.read_text("utf-8")
+        for p in sorted(folder.iterdir())
+        if p.suffix in (".txt", ".srt", ".vtt", ".json")
+    )
+
+
+def test_withdrawn_consent_between_cached_runs_unnames_the_person(
+    prefect_server: str, tmp_path: Path
+) -> None:
+    """The task cache must not return the entry made while the person still consented."""
+    src = _uploads(tmp_path / "uploads", 2)
+    out = tmp_path / "out"
+    config = tmp_path / "small.toml"
+    config.write_text('[output]\nwidth = 640\nheight = 360\nx264_preset = "superfast"\n')
+    params = CampaignParams(source=str(src), out=str(out), config=str(config), approve_all=True)
+    for _ in range(2):  # the second run is served from the task cache
+        remembrance_campaign(params)
+    assert "Supporter 1" in _named_in_publication(out)
+    rendered = _clip_times(out)
+
+    (src / "clip1.json").write_text(json.dumps({"name": "Supporter 1", "consent": False}))
+    remembrance_campaign(params)
+    published = _named_in_publication(out)
+    assert "Supporter 1" not in published and "Supporter 0" in published
+    entry = {e["source"]: e for e in json.loads((out / "report.json").read_text())["submissions"]}
+    assert (entry["clip1.mp4"]["status"], entry["clip1.mp4"]["code"]) == ("excluded", "no_consent")
+    assert _clip_times(out) == rendered  # consent changed, pixels did not: nothing re-encoded
+
+    (src / "clip1.json").write_text(json.dumps({"name": "Supporter 1", "consent": True}))
+    remembrance_campaign(params)
+    assert "Supporter 1" in _named_in_publication(out)

@@ -693,3 +693,43 @@ def test_credentials_never_reach_the_config_or_prefect_parameters() -> None:
     assert set(CampaignParams.model_fields) == {
         "out", "config", "source", "dask_address", "approve_all"
     }  # fmt: skip
+
+
+# ------------------------------------------------------------------ the bucket lease
+
+
+def test_one_writer_per_bucket_output_by_a_conditional_lease(s3: Any, tmp_path: Path) -> None:
+    """``If-None-Match: *`` takes the lease, ``If-Match`` renews, releases and takes it over."""
+    from processing.state import StateLocked
+    from processing.state.lease import LEASE_NAME, bucket_lease
+
+    def output() -> Any:
+        return open_output(
+            RENDERS, load_config(overrides={"storage": {"staging_dir": str(tmp_path)}})
+        )
+
+    with bucket_lease(output(), "first run", 5, 30):
+        held = json.loads(s3.get_object(Bucket="renders", Key="2027/" + LEASE_NAME)["Body"].read())
+        assert held["command"] == "first run" and held["holder"].endswith(f":{os.getpid()}")
+        started = time.monotonic()
+        with (
+            pytest.raises(StateLocked, match=r"in use by .*\(first run, since "),
+            bucket_lease(output(), "second run", 1, 30),
+        ):
+            pass
+        assert time.monotonic() - started >= 1
+    with bucket_lease(output(), "second run", 1, 30):  # released: free again
+        pass
+    assert "Contents" not in s3.list_objects_v2(Bucket="renders", Prefix="2027/" + LEASE_NAME)
+
+    # A holder that crashed (stopped renewing) is taken over once its lease expires,
+    # and learns it lost the lease instead of overwriting the new holder's.
+    from processing.state.lease import BucketLease
+
+    crashed = BucketLease(output(), "crashed run", 2)
+    crashed.acquire(0)
+    crashed._stop.set()  # its renewing thread dies with it
+    with bucket_lease(output(), "rescue run", 10, 30):
+        assert crashed._put(if_match=crashed.etag) is False
+        held = json.loads(s3.get_object(Bucket="renders", Key="2027/" + LEASE_NAME)["Body"].read())
+        assert held["command"] == "rescue run"

@@ -1,0 +1,61 @@
+"""Reuse a rendered clip only when its record and the file on disk agree.
+
+A record (``clips/<id>.json``) says what a clip is: its render key (content,
+caption inputs, settings, anonymity) and the file's ``[size, mtime_ns]`` and
+SHA-256 when it was checked. A clip replaced since (another run's render, a
+copy fetched from a bucket that differs) is not what the record describes,
+and is rendered again rather than published under the wrong record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import publish, state
+from .fsutil import sha256_file
+from .storage import Output
+
+
+def reusable_record(
+    out: Path, clip: Path, rkey: str, dest: Output, sid: str
+) -> dict[str, Any] | None:
+    """The clip's record if it was rendered under ``rkey`` and describes the clip there.
+
+    A clip in this folder is reused only when it is the file its record
+    describes (size and mtime, else its SHA-256): a clip another run replaced
+    (say, unblurred under a record saying anonymized) is rendered again.
+    Otherwise the published record is fetched, so that a worker with an empty
+    staging folder skips what another worker finished and published.
+    """
+    data = _record(out, sid, rkey)
+    if data is not None and clip.is_file():
+        return data if _describes(data, clip) else None
+    dest.fetch([publish.record_of(sid)])
+    data = _record(out, sid, rkey)
+    if data is None:
+        return None
+    if clip.is_file():
+        return data if _describes(data, clip) else None
+    return data if dest.exists(publish.clip_of(sid)) else None
+
+
+def _record(out: Path, sid: str, rkey: str) -> dict[str, Any] | None:
+    data = state.read_record(out, sid)
+    if data is None or data.get("render_key") != rkey:
+        return None
+    return data
+
+
+def _describes(record: dict[str, Any], clip: Path) -> bool:
+    """The clip is the record's: same size and mtime, or (fetched from a bucket) same SHA-256."""
+    if state.record_matches_file(record, clip):
+        return True
+    streams = record.get("streams")
+    digest = streams.get("sha256") if isinstance(streams, dict) else None
+    if not isinstance(digest, str):
+        return False
+    try:
+        return sha256_file(clip) == digest
+    except OSError:
+        return False

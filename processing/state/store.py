@@ -1,0 +1,141 @@
+"""The campaign's files as one owner reads and writes them.
+
+Where the truth lives, for one output (``OUT``):
+
+* ``report.json``: every submission of the last processing run, with what each
+  copy of it asked (sidecars), and the last compilation's summary. Readers
+  (the review page, the compilation, the flows) get it from :func:`load_report`
+  or :func:`read_report`; it is written whole by :func:`write_report` and
+  changed in place only by :func:`update_report`, which reads it again first.
+* ``clips/<id>.json``: one rendered clip's record, trusted only while the clip
+  on disk is the file it describes (:func:`record_matches_file`).
+* ``decisions.json``: the editors' decisions in force and their history
+  (:mod:`processing.decisions` validates them; :func:`write_decisions` stores them).
+
+Every write is atomic (a temporary file, then :func:`os.replace`). A
+read-modify-write from two processes is made safe by the campaign lock
+(:func:`processing.state.campaign_lock`), which each command holds; the lock
+here only orders the threads of one process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReelError
+from ..fsutil import write_json
+
+REPORT = "report.json"
+DECISIONS = "decisions.json"
+
+_threads = threading.RLock()
+
+
+class StateError(ReelError):
+    """A state file is missing or unreadable; the message says what to run or fix."""
+
+
+def read_report(out: Path) -> dict[str, Any]:
+    """``OUT/report.json``, or an empty report when there is none or it is unreadable."""
+    try:
+        return load_report(out)
+    except StateError:
+        return {}
+
+
+def load_report(out: Path) -> dict[str, Any]:
+    """``OUT/report.json`` as a dict.
+
+    Raises:
+        StateError: There is none yet, or it cannot be read as a JSON object.
+    """
+    path = Path(out) / REPORT
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise StateError(f"{out} has no {REPORT}: run `reel process` first") from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise StateError(f"cannot read {path}: {str(exc)[:200]}") from exc
+    if not isinstance(data, dict):
+        raise StateError(f"cannot read {path}: not a JSON object")
+    return data
+
+
+def submissions(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's submission entries that have an id (anything else is skipped)."""
+    subs = report.get("submissions")
+    if not isinstance(subs, list):
+        return []
+    return [s for s in subs if isinstance(s, dict) and isinstance(s.get("id"), str)]
+
+
+def write_report(out: Path, report: dict[str, Any]) -> Path:
+    """Replace ``OUT/report.json`` with ``report`` (atomically); return its path."""
+    path = Path(out) / REPORT
+    with _threads:
+        write_json(path, report)
+    return path
+
+
+def update_report(out: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read ``OUT/report.json`` as it is now, apply ``change`` to it, write it back.
+
+    Never a copy read earlier: a clip another run added in between stays.
+
+    Raises:
+        StateError: There is no readable report to change.
+    """
+    with _threads:
+        report = load_report(out)
+        change(report)
+        write_report(out, report)
+    return report
+
+
+def record_path(out: Path, sid: str) -> Path:
+    return Path(out) / "clips" / f"{sid}.json"
+
+
+def read_record(out: Path, sid: str) -> dict[str, Any] | None:
+    """Clip ``sid``'s record, or None when there is none or it is unreadable."""
+    try:
+        data = json.loads(record_path(out, sid).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_record(out: Path, sid: str, record: dict[str, Any]) -> None:
+    """Write clip ``sid``'s record (atomically), after its clip is in place."""
+    with _threads:
+        write_json(record_path(out, sid), record)
+
+
+def file_signature(path: Path) -> list[int] | None:
+    """``[size, mtime_ns]`` of ``path``, as records store it; None when it is missing."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def record_matches_file(record: dict[str, Any], clip: Path) -> bool:
+    """Whether ``clip`` on disk is the very file ``record`` describes (size and mtime).
+
+    A clip replaced by another run (say, unblurred over a record that says
+    anonymized) no longer matches, and the record is not reused.
+    """
+    streams = record.get("streams")
+    recorded = streams.get("file") if isinstance(streams, dict) else None
+    return recorded is not None and file_signature(clip) == list(recorded)
+
+
+def write_decisions(out: Path, data: dict[str, Any]) -> None:
+    """Replace ``OUT/decisions.json`` (atomically) with the decisions in force and history."""
+    with _threads:
+        write_json(Path(out) / DECISIONS, data)

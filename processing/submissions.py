@@ -1,0 +1,133 @@
+"""Identify uploads by their content, and merge what every copy of one video asked.
+
+The same bytes may arrive more than once, under different names, with
+different sidecars: the contributor re-uploads asking to be anonymous, or to
+withdraw. The most protective request wins: anonymity asked by any copy
+applies, and a consent withdrawn by any copy is withdrawn. Every copy and what
+it asked stays listed in the report (``copies``) so editors see who asked what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import Rejection
+from .report import Entry
+from .sidecar import Sidecar, parse_sidecar
+from .storage import Source, Upload, display_key
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One upload of a submission's bytes and what its own sidecar asked."""
+
+    key: str
+    sidecar: Sidecar
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.key, **self.sidecar.as_dict(), "warnings": list(self.warnings)}
+
+
+@dataclass
+class Submission:
+    """An upload identified by its content, with the sidecar in force.
+
+    ``sidecar`` is :func:`merge` of every copy's; ``upload`` is the oldest copy.
+    """
+
+    id: str
+    upload: Upload
+    sidecar: Sidecar
+    warnings: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
+
+
+def submission_id(digest: str) -> str:
+    """A submission's id: the first 16 hex digits of its SHA-256."""
+    return digest[:16]
+
+
+def merge(copies: list[Copy]) -> Sidecar:
+    """The sidecar in force for copies of one video: the most protective request wins.
+
+    Anonymous if any copy asks it; consent ``False`` if any copy withdraws it,
+    ``True`` if some copy gives it and none withdraws it, else ``None``. Name,
+    message and language come from the oldest copy that has them (an anonymous
+    clip never shows the name).
+    """
+    asked = [c.sidecar for c in copies]
+    consents = [s.consent for s in asked]
+    consent = False if False in consents else (True if True in consents else None)
+    return Sidecar(
+        name=next((s.name for s in asked if s.name), None),
+        consent=consent,
+        language=next((s.language for s in asked if s.language), None),
+        message=next((s.message for s in asked if s.message), None),
+        anonymize=any(s.anonymize for s in asked),
+    )
+
+
+def identify(
+    source: Source, uploads: Iterable[Upload], cfg: Config, workdir: Path
+) -> tuple[list[Submission], list[Entry]]:
+    """Hash every upload; fold identical bytes into one submission, merging their sidecars.
+
+    Returns:
+        The submissions to process, and entries for uploads refused outright.
+    """
+    found: dict[str, list[tuple[Upload, Copy]]] = {}
+    refused: list[Entry] = []
+    for upload in uploads:
+        key = display_key(upload.key)
+        rid = "x" + hashlib.sha256(upload.key.encode("utf-8", "surrogateescape")).hexdigest()[:15]
+        if upload.problem:
+            refused.append(Entry.rejected(rid, key, "not_a_file", upload.problem, upload))
+            continue
+        try:
+            digest = source.digest(upload, workdir)
+        except Rejection as rej:  # replaced while listed, or over the size limit
+            refused.append(Entry.rejected(rid, key, rej.code, rej.reason, upload))
+            continue
+        raw = source.read_sidecar(upload, cfg.ingest.max_sidecar_bytes)
+        sidecar, warnings = parse_sidecar(raw, max_bytes=cfg.ingest.max_sidecar_bytes)
+        found.setdefault(submission_id(digest), []).append(
+            (upload, Copy(key, sidecar, tuple(warnings)))
+        )
+    return [_submission(sid, group) for sid, group in found.items()], refused
+
+
+def _submission(sid: str, group: list[tuple[Upload, Copy]]) -> Submission:
+    copies = [c for _, c in group]
+    merged = merge(copies)
+    warnings = list(copies[0].warnings)
+    for c in copies[1:]:
+        warnings += [f"{c.key}: {w}" for w in c.warnings]
+    if len(copies) > 1:
+        warnings += _protective_notes(copies, merged)
+    return Submission(
+        sid,
+        group[0][0],
+        merged,
+        warnings,
+        duplicates=[c.key for c in copies[1:]],
+        copies=copies,
+    )
+
+
+def _protective_notes(copies: list[Copy], merged: Sidecar) -> list[str]:
+    """Say which copy's request made the merged sidecar stricter than the first copy's."""
+    first, notes = copies[0].sidecar, []
+    if merged.anonymize and not first.anonymize:
+        who = ", ".join(c.key for c in copies if c.sidecar.anonymize)
+        notes.append(f"anonymized because another upload of the same video asked it: {who}")
+    if merged.consent is False and first.consent is not False:
+        who = ", ".join(c.key for c in copies if c.sidecar.consent is False)
+        notes.append(f"consent withdrawn by another upload of the same video: {who}")
+    return notes
