@@ -18,7 +18,7 @@ from typing import Any
 from .config import Config
 from .errors import Rejection
 from .report import Entry
-from .sidecar import Sidecar, parse_sidecar
+from .sidecar import UNREADABLE, Sidecar, parse_sidecar
 from .storage import Source, Upload, display_key
 
 
@@ -95,8 +95,7 @@ def identify(
         except Rejection as rej:  # replaced while listed, or over the size limit
             refused.append(Entry.rejected(rid, key, rej.code, rej.reason, upload))
             continue
-        raw = source.read_sidecar(upload, cfg.ingest.max_sidecar_bytes)
-        sidecar, warnings = parse_sidecar(raw, max_bytes=cfg.ingest.max_sidecar_bytes)
+        sidecar, warnings = _read_sidecar(source, upload, cfg)
         found.setdefault(submission_id(digest), []).append(
             (upload, Copy(key, sidecar, tuple(warnings)))
         )
@@ -131,3 +130,16 @@ def _protective_notes(copies: list[Copy], merged: Sidecar) -> list[str]:
         who = ", ".join(c.key for c in copies if c.sidecar.consent is False)
         notes.append(f"consent withdrawn by another upload of the same video: {who}")
     return notes
+
+
+def _read_sidecar(source: Source, upload: Upload, cfg: Config) -> tuple[Sidecar, list[str]]:
+    """The upload's sidecar; one that exists but cannot be read is the most protective."""
+    try:
+        raw = source.read_sidecar(upload, cfg.ingest.max_sidecar_bytes)
+    except OSError as exc:  # permissions, a folder named like a sidecar; not the bucket's errors
+        reason = exc.strerror or type(exc).__name__
+        return UNREADABLE, [
+            f"sidecar could not be read ({reason}): the clip is anonymized and has no "
+            "consent until the sidecar can be read"
+        ]
+    return parse_sidecar(raw, max_bytes=cfg.ingest.max_sidecar_bytes)

@@ -381,3 +381,26 @@ def test_a_failed_scrub_check_names_the_tags_without_their_values(tagged: Path) 
     names = scrub_problems(probe(tagged / "located.mov"), values=False)
     assert {"location", "make", "model"} <= {n.lower() for n in names}
     assert _leaks({"reason": " ".join(names).encode()}) == []
+
+
+def test_a_sidecar_that_cannot_be_read_is_the_most_protective(tmp_path: Path) -> None:
+    """Root reads every file, so the refusal comes from a source whose disk says no."""
+    from processing.config import load_config
+    from processing.storage import LocalSource
+    from processing.submissions import identify
+
+    class Unreadable(LocalSource):
+        def read_sidecar(self, upload: object, max_bytes: int) -> bytes | None:
+            raise PermissionError(13, "Permission denied")
+
+    up = tmp_path / "up"
+    up.mkdir()
+    mg.make_clip(up / "a.mp4", duration=1, size=(160, 120))
+    (up / "a.json").write_text('{"consent": true, "name": "Visible"}')
+    cfg = load_config()
+    source = Unreadable(up, ignore=cfg.ingest.ignore)
+    [sub], refused = identify(source, source.list_uploads(), cfg, tmp_path)
+    assert refused == []
+    assert sub.sidecar.anonymize is True and sub.sidecar.consent is None
+    assert sub.sidecar.name is None
+    assert any("could not be read (Permission denied)" in w for w in sub.warnings)
