@@ -1,0 +1,161 @@
+"""The smaller defects of issue 12, each measured on what a user or player gets.
+
+Subtitles are decoded by ffmpeg's own SubRip/WebVTT decoders (the ones mpv,
+ffplay and ``subtitles=`` use) and read as libass reads the result; terminal
+output is captured from a real ``reel`` subprocess; interrupted and failed
+encodes are real ffmpeg processes killed or starved from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from processing.compilation_files import credits, srt, webvtt, youtube_chapters
+from processing.config import load_config
+from processing.sidecar import parse_sidecar
+from processing.timeline import Compilation, Segment
+
+#: Contributor text that players would read as markup if it were not escaped.
+MARKUP = [
+    r"{\an8}Sam",
+    r"{\p1}m 0 0 l 90 0 90 90{\p0}",
+    "{b} hidden?",
+    "{Y:i}microdvd",
+    "<i>it</i> <b>b</b> <u>u</u> <s>s</s>",
+    '<font color="#ff0000">red</font>',
+    "a < b > c",
+    "<3 <unknown> x <br> y",
+    r"a\Nb a\nb a\hb \{ \}",
+    "&amp; &lt;i&gt; & a --> b",
+    'O\'Brien: 100% "x" \\ {\\an8} $(rm -rf /)',
+    "Айшат 🏳️‍🌈 محمد 李明",
+]
+
+
+def _segments(texts: list[tuple[str, str | None]]) -> list[Segment]:
+    return [
+        Segment(
+            kind="clip",
+            path=Path(f"/x/{i}.mp4"),
+            duration=2.0,
+            label=name,
+            id=f"c{i}",
+            name=name,
+            message=message,
+            credit=name,
+            start=2.0 * i,
+        )
+        for i, (name, message) in enumerate(texts)
+    ]
+
+
+def _decoded_dialogue(path: Path, tmp: Path) -> list[str]:
+    """The dialogue text ffmpeg's subtitle decoder hands to libass, one per cue."""
+    ass = tmp / f"{path.name}.ass"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(path), str(ass)], check=True, timeout=60
+    )
+    lines = ass.read_text("utf-8").splitlines()
+    return [line.split(",", 9)[9] for line in lines if line.startswith("Dialogue:")]
+
+
+def libass_visible(text: str) -> str:
+    r"""What libass draws for dialogue ``text``, as characters.
+
+    ``{…}`` is an override block (drawn as nothing), ``\{``/``\}`` are literal
+    braces, ``\N``/``\n`` break the line, ``\h`` is a no-break space; any
+    other backslash is itself. A word joiner is invisible.
+    """
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        if ch == "\\" and nxt in ("{", "}"):
+            out.append(nxt)
+            i += 2
+        elif ch == "\\" and nxt in ("N", "n", "h"):
+            out.append("\n" if nxt in "Nn" else "\u00a0")
+            i += 2
+        elif ch == "{":
+            end = text.find("}", i)
+            i = len(text) if end < 0 else end + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out).replace("\u2060", "")
+
+
+def test_srt_cues_are_shown_literally_by_ffmpeg_and_libass(tmp_path: Path) -> None:
+    segments = _segments([(text, "message " + text) for text in MARKUP])
+    path = tmp_path / "comp.srt"
+    path.write_text(srt(segments), "utf-8")
+    shown = [libass_visible(d) for d in _decoded_dialogue(path, tmp_path)]
+    assert shown == [f"{text}\nmessage {text}" for text in MARKUP]
+
+
+def test_srt_override_does_not_move_the_caption(tmp_path: Path) -> None:
+    """Rendered by libass: an escaped ``{\\an8}`` stays at the bottom, drawn as text."""
+    boxes = {}
+    for label, text in {"plain": "Sam", "hostile": r"{\an8}Sam"}.items():
+        path = tmp_path / f"{label}.srt"
+        path.write_text(srt(_segments([(text, None)])), "utf-8")
+        raw = subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=black:s=320x180:d=1",
+             "-vf", f"subtitles=filename='{path}'", "-frames:v", "1",
+             "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+            capture_output=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+        ys, xs = np.nonzero(np.frombuffer(raw, np.uint8).reshape(180, 320) > 60)
+        boxes[label] = (ys.min(), ys.max(), xs.min(), xs.max())
+    plain, hostile = boxes["plain"], boxes["hostile"]
+    assert hostile[0] > 180 * 0.75, f"caption moved up: {hostile}"
+    assert abs(hostile[1] - plain[1]) <= 2
+    # "{\an8}" is drawn too, so the line is wider than "Sam" alone.
+    assert hostile[3] - hostile[2] > (plain[3] - plain[2]) * 2
+
+
+def test_webvtt_cues_are_shown_literally(tmp_path: Path) -> None:
+    segments = _segments([(text, None) for text in MARKUP])
+    path = tmp_path / "comp.vtt"
+    path.write_text(webvtt(segments), "utf-8")
+    shown = [libass_visible(d) for d in _decoded_dialogue(path, tmp_path)]
+    assert shown == MARKUP
+
+
+#: Sidecar names as a hostile or careless contributor might type them → what is shown.
+INVISIBLE = {
+    "Sam\u202eevil\u202c": "Samevil",  # right-to-left override
+    "\u2066Sam\u2069 \u200eX\u200f\u061c": "Sam X",  # isolates and marks
+    "S\u200ba\u200cm\u200d\u2060\ufeff": "Sam",  # zero-width, in a Latin name
+    "Sam 🏳️‍🌈 👨‍👩‍👧": "Sam 🏳️‍🌈 👨‍👩‍👧",  # emoji ZWJ sequences stay whole
+    "می\u200cخواهم": "می\u200cخواهم",  # Persian's non-joiner is spelling
+}
+
+
+def test_bidi_and_zero_width_characters_never_reach_credits_chapters_or_captions(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config()
+    texts = []
+    for raw in INVISIBLE:
+        sidecar, warnings = parse_sidecar(
+            json.dumps({"name": raw, "message": raw}).encode(), max_bytes=10_000
+        )
+        assert warnings == []
+        texts.append((sidecar.name, sidecar.message))
+    segments = _segments(texts)  # type: ignore[arg-type]
+    comp = Compilation(output=tmp_path / "c.mp4", year=2027, segments=segments)
+    credit_lines = credits(comp, cfg).splitlines()[-len(INVISIBLE) :]
+    chapter_names = [line.split(" ", 1)[1] for line in youtube_chapters(segments).splitlines()]
+    assert credit_lines == chapter_names == list(INVISIBLE.values())
+    path = tmp_path / "c.srt"
+    path.write_text(srt(segments), "utf-8")
+    shown = [libass_visible(d) for d in _decoded_dialogue(path, tmp_path)]
+    assert shown == [f"{v}\n{v}" for v in INVISIBLE.values()]
+    bidi = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\ufeff]")
+    assert not bidi.search(path.read_text("utf-8") + "".join(credit_lines + chapter_names))
