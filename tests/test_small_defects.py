@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from processing.compilation_files import credits, srt, webvtt, youtube_chapters
 from processing.config import load_config
 from processing.sidecar import parse_sidecar
 from processing.timeline import Compilation, Segment
+from tests import mediagen as mg
 
 #: Contributor text that players would read as markup if it were not escaped.
 MARKUP = [
@@ -159,3 +161,39 @@ def test_bidi_and_zero_width_characters_never_reach_credits_chapters_or_captions
     assert shown == [f"{v}\n{v}" for v in INVISIBLE.values()]
     bidi = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u200b\ufeff]")
     assert not bidi.search(path.read_text("utf-8") + "".join(credit_lines + chapter_names))
+
+
+SMALL_TOML = '[output]\nwidth = 320\nheight = 180\nx264_preset = "veryfast"\n'
+
+
+def reel(*args: str, timeout: float = 600, **kw: object) -> subprocess.CompletedProcess[bytes]:
+    """``reel ARGS`` as an operator runs it: a new process, output captured as bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        timeout=timeout,
+        cwd=Path(__file__).parent.parent,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_escape_sequences_in_upload_names_never_reach_the_terminal(tmp_path: Path) -> None:
+    uploads, out = tmp_path / "uploads", tmp_path / "out"
+    uploads.mkdir()
+    good = "\x1b]0;owned\x07\x1b[31mred\x1b[0m\r\u202eclip.mp4"
+    mg.make_clip(uploads / good, duration=1.5, size=(160, 90))
+    (uploads / "\x1b[2J\x1b[Hempty\x08\x9b1m.mp4").write_bytes(b"")
+    config = tmp_path / "reel.toml"
+    config.write_text(SMALL_TOML, "utf-8")
+    done = reel("-v", "process", str(uploads), "--out", str(out), "--config", str(config))
+    shown = done.stdout + done.stderr
+    assert done.returncode == 0, shown.decode(errors="replace")[-2000:]
+    report = json.loads((out / "report.json").read_text("utf-8"))
+    statuses = sorted(e["status"] for e in report["submissions"])
+    assert statuses == ["excluded", "rejected"]  # rendered; no consent sidecar
+    # Both names reached the screen (the rejected one in its line, the good one in
+    # the -v log), every control as a visible escape.
+    assert b"\\x1b[2J\\x1b[Hempty\\x08\\x9b1m.mp4" in done.stderr
+    assert b"\\x1b]0;owned\\x07\\x1b[31mred\\x1b[0m\\x0d\\u202eclip.mp4" in done.stderr
+    for raw in (b"\x1b", b"\x07", b"\x08", "\x9b".encode(), "\u202e".encode()):
+        assert raw not in shown, f"{raw!r} reached the terminal"
