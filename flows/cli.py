@@ -17,7 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from processing.config import default_toml, load_config
-from processing.errors import ReelError
+from processing.errors import FFmpegInterrupted, ReelError
 from processing.pipeline import process_batch
 from processing.report import Entry
 from processing.storage import Output, check_separate, open_output, open_source
@@ -309,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.func(args))
+    except FFmpegInterrupted as exc:
+        print(f"reel: interrupted: {terminal_safe(str(exc))}", file=sys.stderr)
+        return 130
     except (ReelError, FileNotFoundError) as exc:
         print(f"reel: error: {terminal_safe(str(exc), lines=True)}", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import FFmpegError, FFmpegTimeout, ReelError
+from .errors import FFmpegError, FFmpegInterrupted, FFmpegTimeout, ReelError
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ def _spawned(
 
     Raises:
         FFmpegTimeout: The process ran longer than ``timeout``.
+        FFmpegInterrupted: A signal from outside ended the process.
         FFmpegError: The process exited with a non-zero status.
     """
     line = shlex.join(cmd)
@@ -162,6 +163,15 @@ def _spawned(
             cmd,
             proc.returncode,
             tail,
+        )
+    if proc.returncode < 0:
+        # Killed from outside (a timeout kill is ours and was raised above).
+        sig = _signal_name(proc.returncode)
+        raise FFmpegInterrupted(
+            f"{name} was stopped from outside ({sig}) before it finished: the run was "
+            "interrupted, the upload is not at fault; run again to continue",
+            cmd,
+            sig,
         )
     if proc.returncode != 0:
         raise FFmpegError(
@@ -279,6 +289,13 @@ def feed(
         with contextlib.suppress(BrokenPipeError):
             for chunk in chunks:
                 child.proc.stdin.write(chunk)
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -8,13 +8,18 @@ encodes are real ffmpeg processes killed or starved from outside.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from processing.compilation_files import credits, srt, webvtt, youtube_chapters
 from processing.config import load_config
@@ -197,3 +202,60 @@ def test_escape_sequences_in_upload_names_never_reach_the_terminal(tmp_path: Pat
     assert b"\\x1b]0;owned\\x07\\x1b[31mred\\x1b[0m\\x0d\\u202eclip.mp4" in done.stderr
     for raw in (b"\x1b", b"\x07", b"\x08", "\x9b".encode(), "\u202e".encode()):
         assert raw not in shown, f"{raw!r} reached the terminal"
+
+
+def _kill_encode_of(parent: int, stop: threading.Event, killed: list[str]) -> None:
+    """SIGKILL the first encoding ffmpeg (its output is a ``.part`` file) under ``parent``."""
+    while not stop.is_set():
+        try:
+            children = psutil.Process(parent).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                cmd = child.cmdline()
+                if cmd and Path(cmd[0]).name == "ffmpeg" and any(".part" in a for a in cmd):
+                    child.send_signal(signal.SIGKILL)
+                    killed.append(" ".join(cmd))
+                    return
+        time.sleep(0.005)
+
+
+def test_ffmpeg_killed_from_outside_is_an_interrupted_run_not_a_bad_upload(
+    tmp_path: Path,
+) -> None:
+    uploads, out = tmp_path / "uploads", tmp_path / "out"
+    uploads.mkdir()
+    mg.make_clip(uploads / "fine.mp4", duration=3, size=(640, 360))
+    (uploads / "fine.json").write_text('{"consent": true}', "utf-8")
+    config = tmp_path / "reel.toml"
+    config.write_text('[output]\nwidth = 640\nheight = 360\nx264_preset = "medium"\n', "utf-8")
+    args = [sys.executable, "-m", "flows.cli", "process", "-q", str(uploads), "--out", str(out)]
+    args += ["--config", str(config)]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent
+    )
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_encode_of, args=(proc.pid, stop, killed))
+    killer.start()
+    stdout, stderr = proc.communicate(timeout=600)
+    stop.set()
+    killer.join()
+    assert killed, "the encode finished before it could be killed"
+    said = (stdout + stderr).decode()
+    assert proc.returncode == 130, said
+    assert "interrupted" in said and "SIGKILL" in said and "run again" in said
+    assert "Traceback" not in said and "encode_failed" not in said
+    assert len(stderr.decode().strip().splitlines()) == 1, said
+    # Nothing half-done at a final path, and no record calling the upload bad.
+    assert sorted(p.name for p in (out / "clips").iterdir()) == []
+    if (out / "report.json").is_file():
+        report = json.loads((out / "report.json").read_text("utf-8"))
+        assert all(e["status"] != "rejected" for e in report["submissions"])
+    # Run again: the same upload is rendered as if nothing had happened.
+    again = reel("process", "-q", str(uploads), "--out", str(out), "--config", str(config))
+    assert again.returncode == 0, again.stderr.decode()
+    report = json.loads((out / "report.json").read_text("utf-8"))
+    assert [(e["status"], e["output"]) for e in report["submissions"]] == [
+        ("accepted", f"clips/{report['submissions'][0]['id']}.mp4")
+    ]
