@@ -20,10 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pytest
 
+from processing import quality
 from processing.compilation_files import credits, srt, webvtt, youtube_chapters
 from processing.config import load_config
+from processing.pipeline import process_batch
 from processing.sidecar import parse_sidecar
+from processing.storage import LocalSource
 from processing.timeline import Compilation, Segment
 from tests import mediagen as mg
 
@@ -259,3 +263,37 @@ def test_ffmpeg_killed_from_outside_is_an_interrupted_run_not_a_bad_upload(
     assert [(e["status"], e["output"]) for e in report["submissions"]] == [
         ("accepted", f"clips/{report['submissions'][0]['id']}.mp4")
     ]
+
+
+def test_extreme_aspect_ratio_gets_quality_flags_and_leaves_no_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    mg.make_clip(uploads / "needle.mp4", duration=1.2, size=(16, 8192), preset="ultrafast")
+    (uploads / "needle.json").write_text('{"consent": true}', "utf-8")
+    cfg = load_config(overrides={"output": {"width": 640, "height": 360}})
+    source = LocalSource(uploads, cfg.ingest.ignore)
+
+    # A bug met after the encode (here: in the measuring) costs the clip, and
+    # takes its files with it.
+    broken = tmp_path / "broken"
+    with monkeypatch.context() as m:
+        m.setattr(quality, "measure_clip", lambda *a, **k: [][0])
+        (entry,) = process_batch(source, broken, cfg)
+    assert (entry.status, entry.code) == ("rejected", "internal_error")
+    assert sorted(p.name for p in (broken / "clips").iterdir()) == []
+    caplog.clear()  # the injected bug's ERROR record is expected
+
+    out = tmp_path / "out"
+    (entry,) = process_batch(source, out, cfg)
+    assert (entry.status, entry.code) == ("accepted", None), entry.reason
+    assert entry.quality and entry.quality["content"] == [2, 360]
+    measured = {"dark", "blurry", "silent", "frozen", "black", "no_face"}
+    assert entry.flags and measured <= set(entry.flags)
+    assert all(isinstance(entry.flags[f]["value"], float) for f in measured), entry.flags
+    assert any("quality flags are unreliable" in w for w in entry.warnings)
+    record = json.loads((out / "clips" / f"{entry.id}.json").read_text("utf-8"))
+    assert {f: record["flags"][f] for f in measured} == {f: entry.flags[f] for f in measured}
+    listed = {f"{entry.id}.mp4", f"{entry.id}.json", f"{entry.id}.flac"}
+    assert {p.name for p in (out / "clips").iterdir()} <= listed
