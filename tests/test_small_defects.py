@@ -16,19 +16,24 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 
-from processing import quality
+from processing import ffmpeg, quality
 from processing.compilation_files import credits, srt, webvtt, youtube_chapters
 from processing.config import load_config
+from processing.errors import ConfigError
+from processing.normalize import encoder_args
 from processing.pipeline import process_batch
+from processing.probe import probe
 from processing.sidecar import parse_sidecar
 from processing.storage import LocalSource
 from processing.timeline import Compilation, Segment
+from processing.verify import conformance_problems
 from tests import mediagen as mg
 
 #: Contributor text that players would read as markup if it were not escaped.
@@ -297,3 +302,38 @@ def test_extreme_aspect_ratio_gets_quality_flags_and_leaves_no_orphans(
     assert {f: record["flags"][f] for f in measured} == {f: entry.flags[f] for f in measured}
     listed = {f"{entry.id}.mp4", f"{entry.id}.json", f"{entry.id}.flac"}
     assert {p.name for p in (out / "clips").iterdir()} <= listed
+
+
+ALL_X264_PRESETS = [
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+    "veryslow", "placebo",
+]  # fmt: skip
+
+
+def test_config_check_refuses_exactly_the_presets_whose_clips_fail_their_output_check(
+    tmp_path: Path,
+) -> None:
+    base = load_config(overrides={"output": {"width": 320, "height": 180}})
+    conforms, accepted = {}, {}
+    for preset in ALL_X264_PRESETS:
+        cfg = replace(base, output=replace(base.output, x264_preset=preset))
+        clip = tmp_path / f"{preset}.mp4"
+        ffmpeg.run(
+            ["-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1",
+             "-f", "lavfi", "-i", "sine=r=48000:d=1", *encoder_args(cfg), "-y", str(clip)],
+        )  # fmt: skip
+        conforms[preset] = conformance_problems(probe(clip), cfg, 1.0) == []
+        toml = tmp_path / f"{preset}.toml"
+        toml.write_text(f'[output]\nx264_preset = "{preset}"\n', "utf-8")
+        try:
+            load_config(toml)
+            accepted[preset] = True
+        except ConfigError:
+            accepted[preset] = False
+    assert accepted == conforms
+    assert not all(conforms.values())  # the check has something to refuse
+    refused = reel("config", "--check", str(tmp_path / "ultrafast.toml"))
+    assert refused.returncode == 2
+    assert refused.stdout == b""
+    (line,) = refused.stderr.decode().splitlines()
+    assert "x264_preset" in line and "ultrafast" in line and "High" in line
