@@ -7,6 +7,7 @@ that orchestrate (``run``, ``serve``) import it when they are used.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import re
 import sys
@@ -233,6 +234,24 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Errors that mean "no room to write": a full disk, a full quota, a file-size limit.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def disk_full_message(exc: OSError) -> str:
+    """One line for a write that found no room: what happened, where, and what to do."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    what = (
+        "a file-size limit (ulimit -f) was reached"
+        if exc.errno == errno.EFBIG
+        else "the disk (or your quota) is full"
+    )
+    return (
+        f"{what}{where} ({exc.strerror}): free some space or use --out on a bigger disk, "
+        "then run again; finished clips are kept and partial files are removed"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reel",
@@ -314,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ReelError, FileNotFoundError) as exc:
         print(f"reel: error: {terminal_safe(str(exc), lines=True)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"reel: error: {terminal_safe(disk_full_message(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reel: interrupted; finished clips are kept, run again to continue", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import shlex
@@ -110,6 +111,8 @@ def _spawned(
     Raises:
         FFmpegTimeout: The process ran longer than ``timeout``.
         FFmpegInterrupted: A signal from outside ended the process.
+        OSError: The disk, a quota or a file-size limit was full (``ENOSPC``,
+            ``EDQUOT``, ``EFBIG``).
         FFmpegError: The process exited with a non-zero status.
     """
     line = shlex.join(cmd)
@@ -164,6 +167,8 @@ def _spawned(
             proc.returncode,
             tail,
         )
+    if (full := _out_of_space(proc.returncode, child.stderr)) is not None:
+        raise OSError(full, f"{os.strerror(full)}, said {name}")
     if proc.returncode < 0:
         # Killed from outside (a timeout kill is ours and was raised above).
         sig = _signal_name(proc.returncode)
@@ -289,6 +294,29 @@ def feed(
         with contextlib.suppress(BrokenPipeError):
             for chunk in chunks:
                 child.proc.stdin.write(chunk)
+
+
+#: How ffmpeg reports a write refused for lack of room (av_strerror's texts).
+_NO_ROOM = {
+    errno.ENOSPC: "No space left on device",
+    errno.EDQUOT: "Disk quota exceeded",
+    errno.EFBIG: "File too large",
+}
+
+
+def _out_of_space(returncode: int, stderr: str) -> int | None:
+    """The errno when ffmpeg failed because the disk, a quota or a file-size limit is full.
+
+    That is the machine's problem, not the upload's: it must stop the run with
+    a reason (an ``OSError``), not reject every clip as unreadable. A process
+    whose SIGXFSZ is not ignored is killed by it instead of seeing EFBIG.
+    """
+    if returncode == -signal.SIGXFSZ:
+        return errno.EFBIG
+    if returncode == 0:
+        return None
+    tail = stderr[-4000:]
+    return next((code for code, text in _NO_ROOM.items() if text in tail), None)
 
 
 def _signal_name(returncode: int) -> str:

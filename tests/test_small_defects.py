@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -337,3 +338,59 @@ def test_config_check_refuses_exactly_the_presets_whose_clips_fail_their_output_
     assert refused.stdout == b""
     (line,) = refused.stderr.decode().splitlines()
     assert "x264_preset" in line and "ultrafast" in line and "High" in line
+
+
+def _no_room_run(tmp_path: Path, out: Path, **kw: object) -> subprocess.CompletedProcess[bytes]:
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    mg.make_clip(uploads / "clip.mp4", duration=2, size=(320, 180))
+    (uploads / "clip.json").write_text('{"consent": true}', "utf-8")
+    config = tmp_path / "reel.toml"
+    config.write_text(SMALL_TOML, "utf-8")
+    return reel("process", "-q", str(uploads), "--out", str(out), "--config", str(config), **kw)
+
+
+def _assert_one_line_no_room(done: subprocess.CompletedProcess[bytes], out: Path) -> str:
+    said = done.stderr.decode()
+    assert done.returncode == 2, said
+    assert "Traceback" not in said and "encode_failed" not in said, said
+    (line,) = said.splitlines()
+    assert "free some space" in line and "run again" in line
+    clips = out / "clips"
+    if clips.is_dir():  # no partial or orphaned file
+        assert sorted(p.name for p in clips.iterdir()) == []
+    if (out / "report.json").is_file():  # no upload was blamed for the machine's problem
+        report = json.loads((out / "report.json").read_text("utf-8"))
+        assert all(e["status"] != "rejected" for e in report["submissions"])
+    return line
+
+
+def test_a_file_size_limit_gives_one_line_not_a_rejection(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE (portable, no root): ffmpeg's writes fail with EFBIG past 40 kB."""
+    out = tmp_path / "out"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    line = _assert_one_line_no_room(_no_room_run(tmp_path, out, preexec_fn=limit), out)
+    assert "file-size limit" in line
+
+
+def test_a_full_disk_gives_one_line_not_a_rejection(tmp_path: Path) -> None:
+    """A real ENOSPC: OUT on a 1 MB tmpfs filled to its last 48 kB (needs mount rights)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(out)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        filler = out / "filler"
+        filler.write_bytes(b"\0" * (1024 * 1024 - 48 * 1024))
+        done = _no_room_run(tmp_path, out)
+        filler.unlink()
+        line = _assert_one_line_no_room(done, out)
+        assert "disk (or your quota) is full" in line and "No space left on device" in line
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
