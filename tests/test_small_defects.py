@@ -27,6 +27,7 @@ import pytest
 from processing import ffmpeg, quality
 from processing.compilation_files import credits, srt, webvtt, youtube_chapters
 from processing.config import load_config
+from processing.decisions import MAX_HISTORY, apply_decisions
 from processing.errors import ConfigError
 from processing.normalize import encoder_args
 from processing.pipeline import process_batch
@@ -394,3 +395,36 @@ def test_a_full_disk_gives_one_line_not_a_rejection(tmp_path: Path) -> None:
         assert "disk (or your quota) is full" in line and "No space left on device" in line
     finally:
         subprocess.run(["umount", str(out)], check=True)
+
+
+def test_decisions_history_and_editor_name_are_bounded(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    subs = [{"id": "a" * 16, "output": "clips/a.mp4"}, {"id": "b" * 16, "output": "clips/b.mp4"}]
+    (out / "report.json").write_text(json.dumps({"submissions": subs}), "utf-8")
+    hostile = "\x1b[2J\u202eSam\u200b " + "x" * 5000
+    applied = MAX_HISTORY + 25
+    for n in range(applied):
+        choice = "approved" if n % 2 else "rejected"
+        exported = {
+            "version": 1, "editor": hostile, "decided_at": f"2027-03-20T18:{n % 60:02d}:00+00:00",
+            "order": ["a" * 16] if choice == "approved" else [],
+            "decisions": {"a" * 16: choice},
+        }  # fmt: skip
+        apply_decisions(exported, out)
+    # The last one as an editor does it, naming someone with --by.
+    file = tmp_path / "decisions.json"
+    file.write_text(json.dumps({**exported, "decisions": {"b" * 16: "rejected"}}), "utf-8")
+    done = reel("review", "apply", str(file), "--out", str(out), "--by", "\x07Ed\r" + "y" * 300)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"\x1b" not in done.stdout + done.stderr
+    stored = json.loads((out / "decisions.json").read_text("utf-8"))
+    history = stored["history"]
+    assert len(history) == MAX_HISTORY
+    assert history[-1] == stored["current"]
+    oldest_kept = applied + 1 - MAX_HISTORY  # the ones before it were dropped
+    assert history[0]["decided_at"] == f"2027-03-20T18:{oldest_kept % 60:02d}:00+00:00"
+    names = {h["editor"] for h in history} | {h["applied_by"] for h in history}
+    assert all(len(name) <= 100 and name.isprintable() for name in names), names
+    assert stored["current"]["editor"] == ("[2JSam " + "x" * 5000)[:100]  # ESC, RLO, ZWSP gone
+    assert stored["current"]["applied_by"] == ("Ed " + "y" * 300)[:100]
