@@ -167,7 +167,7 @@ def _spawned(
             proc.returncode,
             tail,
         )
-    if (full := _out_of_space(proc.returncode, child.stderr)) is not None:
+    if (full := _out_of_space(proc.returncode, child.stderr, cmd)) is not None:
         raise OSError(full, f"{os.strerror(full)}, said {name}")
     if proc.returncode < 0:
         # Killed from outside (a timeout kill is ours and was raised above).
@@ -304,19 +304,37 @@ _NO_ROOM = {
 }
 
 
-def _out_of_space(returncode: int, stderr: str) -> int | None:
+#: How ffmpeg's own messages about a failed write begin.
+_WRITE_ERRORS = (
+    "av_interleaved_write_frame(): ", "Error writing trailer of ", "Error closing file ", "[",
+)  # fmt: skip
+
+
+def _out_of_space(returncode: int, stderr: str, cmd: list[str]) -> int | None:
     """The errno when ffmpeg failed because the disk, a quota or a file-size limit is full.
 
     That is the machine's problem, not the upload's: it must stop the run with
     a reason (an ``OSError``), not reject every clip as unreadable. A process
     whose SIGXFSZ is not ignored is killed by it instead of seeing EFBIG.
+
+    Only ffmpeg's own error lines count (``av_interleaved_write_frame(): …``,
+    ``Error writing trailer of …``, ``[muxer @ 0x…] …``), with the command's
+    arguments cut out first: an upload named ``No space left on device.mp4``
+    or tagged so must not stop the batch.
     """
     if returncode == -signal.SIGXFSZ:
         return errno.EFBIG
-    if returncode == 0:
-        return None
-    tail = stderr[-4000:]
-    return next((code for code, text in _NO_ROOM.items() if text in tail), None)
+    # Not only on failure: ffmpeg 5.1 exits 0 when writing the MP4 trailer hits a
+    # full disk, leaving a truncated file.
+    for line in stderr.splitlines()[-4 * STDERR_TAIL_LINES :]:
+        if not line.startswith(_WRITE_ERRORS):
+            continue
+        for arg in cmd:
+            line = line.replace(arg, "").replace(arg.removeprefix("file:"), "")
+        for code, text in _NO_ROOM.items():
+            if line.endswith(": " + text):
+                return code
+    return None
 
 
 def _signal_name(returncode: int) -> str:

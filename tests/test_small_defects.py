@@ -9,6 +9,7 @@ encodes are real ffmpeg processes killed or starved from outside.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import re
 import resource
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -377,24 +379,49 @@ def test_a_file_size_limit_gives_one_line_not_a_rejection(tmp_path: Path) -> Non
     assert "file-size limit" in line
 
 
-def test_a_full_disk_gives_one_line_not_a_rejection(tmp_path: Path) -> None:
-    """A real ENOSPC: OUT on a 1 MB tmpfs filled to its last 48 kB (needs mount rights)."""
-    out = tmp_path / "out"
-    out.mkdir()
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A real small filesystem at ``path`` (needs mount rights: root, as in CI's container)."""
+    path.mkdir(exist_ok=True)
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(out)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def test_a_full_disk_gives_one_line_not_a_rejection(tmp_path: Path) -> None:
+    """A real ENOSPC: OUT on a 1 MB tmpfs filled to its last 48 kB."""
+    with _tmpfs(tmp_path / "out", "1m") as out:
         filler = out / "filler"
         filler.write_bytes(b"\0" * (1024 * 1024 - 48 * 1024))
         done = _no_room_run(tmp_path, out)
         filler.unlink()
         line = _assert_one_line_no_room(done, out)
         assert "disk (or your quota) is full" in line and "No space left on device" in line
-    finally:
-        subprocess.run(["umount", str(out)], check=True)
+
+
+def test_ffmpeg_writing_to_a_full_disk_raises_no_space_even_when_it_exits_0(
+    tmp_path: Path,
+) -> None:
+    """ffmpeg 5.1 exits 0 when the MP4 trailer meets ENOSPC, leaving a broken file."""
+    with _tmpfs(tmp_path / "tiny", "64k") as tiny:
+        with pytest.raises(OSError) as raised:
+            ffmpeg.run(
+                ["-f", "lavfi", "-i", "testsrc2=s=320x180:d=3", "-c:v", "libx264",
+                 "-y", ffmpeg.input_path(tiny / "x.mp4")],
+            )  # fmt: skip
+        assert raised.value.errno == errno.ENOSPC
+    # An upload that only *says* it: its name and the ffmpeg error quoting it.
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "x: No space left on device.mp4").write_bytes(b"not a video at all" * 100)
+    (entry,) = process_batch(LocalSource(uploads), tmp_path / "out", load_config())
+    assert (entry.status, entry.code) == ("rejected", "not_media")
 
 
 def test_decisions_history_and_editor_name_are_bounded(tmp_path: Path) -> None:
