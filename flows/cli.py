@@ -7,20 +7,59 @@ that orchestrate (``run``, ``serve``) import it when they are used.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import re
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from processing.config import default_toml, load_config
-from processing.errors import ReelError
+from processing.errors import FFmpegInterrupted, ReelError
 from processing.pipeline import process_batch
 from processing.report import Entry
 from processing.storage import Output, check_separate, open_output, open_source
 
 log = logging.getLogger("reel")
+
+#: What a terminal obeys rather than shows: C0/C1 controls (ESC starts colour,
+#: cursor and title sequences; CR and BS overwrite), DEL, line and paragraph
+#: separators, and bidi controls that reorder the rest of the line.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def terminal_safe(text: str, *, lines: bool = False) -> str:
+    """``text`` with everything a terminal would obey written as a visible escape.
+
+    Upload names are chosen by contributors: a name holding ``ESC[2J`` or a
+    carriage return must reach the operator's screen as ``\\x1b[2J``, not as a
+    cleared screen or an overwritten line. ``lines`` keeps line breaks (for a
+    message of several lines, such as a traceback).
+    """
+    if lines:
+        return "\n".join(_UNPRINTABLE.sub(_escape, line) for line in text.split("\n"))
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines with the message's controls escaped (a traceback keeps its line breaks)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = terminal_safe(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return terminal_safe(super().formatException(ei), lines=True)
 
 
 class BarProgress:
@@ -37,7 +76,7 @@ class BarProgress:
                 bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} clips [{elapsed}<{remaining}]",
             )  # fmt: skip
         self.index = index
-        self.bar.set_description(_short(key), refresh=False)
+        self.bar.set_description(_short(terminal_safe(key)), refresh=False)
         self.bar.n = index
         self.bar.refresh()
 
@@ -51,7 +90,7 @@ class BarProgress:
             self.bar.n = self.index + 1
             self.bar.refresh()
             if entry.status != "accepted":
-                self.bar.write(f"  {entry.status}: {entry.source}: {entry.reason}")
+                self.bar.write(terminal_safe(f"  {entry.status}: {entry.source}: {entry.reason}"))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -78,7 +117,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     print(
         f"{counts['accepted']} accepted ({cached} already rendered), "
         f"{counts['rejected']} rejected, {counts['excluded']} excluded; "
-        f"report: {dest.location('report.json')}"
+        f"report: {terminal_safe(dest.location('report.json'))}"
     )
     _print_links(dest, cfg.storage.presign_seconds)
     return 0
@@ -208,6 +247,24 @@ def _review(args: argparse.Namespace, dest: Output) -> int:
     return 0
 
 
+#: Errors that mean "no room to write": a full disk, a full quota, a file-size limit.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def disk_full_message(exc: OSError) -> str:
+    """One line for a write that found no room: what happened, where, and what to do."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    what = (
+        "a file-size limit (ulimit -f) was reached"
+        if exc.errno == errno.EFBIG
+        else "the disk (or your quota) is full"
+    )
+    return (
+        f"{what}{where} ({exc.strerror}): free some space or use --out on a bigger disk, "
+        "then run again; finished clips are kept and partial files are removed"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reel",
@@ -282,14 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.func(args))
+    except FFmpegInterrupted as exc:
+        print(f"reel: interrupted: {terminal_safe(str(exc))}", file=sys.stderr)
+        return 130
     except (ReelError, FileNotFoundError) as exc:
-        print(f"reel: error: {exc}", file=sys.stderr)
+        print(f"reel: error: {terminal_safe(str(exc), lines=True)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        print(f"reel: error: {terminal_safe(disk_full_message(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reel: interrupted; finished clips are kept, run again to continue", file=sys.stderr)

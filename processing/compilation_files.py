@@ -7,21 +7,29 @@ from pathlib import Path
 
 from .config import Config
 from .fsutil import atomic_output, write_json
+from .sidecar import strip_invisible
 from .timeline import Compilation, Segment
+
+#: Inserted after ``\\``, ``{`` and ``<`` in SubRip text: invisible, and it breaks
+#: every markup sequence players read there (see :func:`srt_literal`).
+_WORD_JOINER = "\u2060"
 
 
 def youtube_chapters(segments: list[Segment]) -> str:
     """``00:00 Title card`` lines for a video description (YouTube's chapter format)."""
     long = segments and segments[-1].start >= 3600
-    return "".join(f"{_clock(s.start, hours=bool(long))} {s.label}\n" for s in segments)
+    return "".join(
+        f"{_clock(s.start, hours=bool(long))} {strip_invisible(s.label)}\n" for s in segments
+    )
 
 
 def credits(comp: Compilation, cfg: Config) -> str:
     """Names of contributors who consented and gave a name, in order of appearance."""
     seen: list[str] = []
     for seg in comp.segments:
-        if seg.credit and seg.credit not in seen:
-            seen.append(seg.credit)
+        name = strip_invisible(seg.credit or "")
+        if name and name not in seen:
+            seen.append(name)
     text = cfg.card_text()
     head = f"{text.title}\n{cfg.campaign.hashtag}\n\n"
     return head + "".join(f"{name}\n" for name in seen)
@@ -31,7 +39,25 @@ def _caption_text(seg: Segment) -> str:
     lines = [seg.name or ""]
     if seg.message:
         lines.append(seg.message)
-    return "\n".join(line for line in lines if line)
+    return "\n".join(strip_invisible(line) for line in lines if line)
+
+
+def srt_literal(text: str) -> str:
+    """Escape contributor text so SubRip players show it exactly as written.
+
+    SubRip has no escape of its own, but players read markup in it: ffmpeg's
+    SubRip decoder (mpv, ffplay, burning in with ``subtitles=``) turns
+    ``<i>``, ``<font color=…>`` and even ``< b >`` into ASS overrides, drops
+    unknown ``<tags>`` and ``{\\…}``/``{Y:…}`` blocks, keeps ``{\\an8}``, and
+    libass then hides any ``{…}`` and reads ``\\N``/``\\h`` as escapes. So a
+    brace becomes libass's literal ``\\{``/``\\}``, and an invisible word joiner
+    after ``\\``, ``{`` and ``<`` stops the decoder and libass from seeing a
+    tag or an escape there (measured with ffmpeg 5.1 in
+    ``tests/test_small_defects.py``).
+    """
+    text = text.replace("\\", "\\" + _WORD_JOINER)
+    text = text.replace("{", "\\{" + _WORD_JOINER).replace("}", "\\}")
+    return text.replace("<", "<" + _WORD_JOINER)
 
 
 def srt(segments: list[Segment]) -> str:
@@ -40,7 +66,7 @@ def srt(segments: list[Segment]) -> str:
     clips = [s for s in segments if s.kind == "clip"]
     for i, seg in enumerate(clips, start=1):
         start, end = _srt_time(seg.start), _srt_time(seg.start + seg.duration)
-        blocks.append(f"{i}\n{start} --> {end}\n{_caption_text(seg)}\n")
+        blocks.append(f"{i}\n{start} --> {end}\n{srt_literal(_caption_text(seg))}\n")
     return "\n".join(blocks)
 
 
@@ -52,6 +78,9 @@ def webvtt(segments: list[Segment]) -> str:
         end = _srt_time(seg.start + seg.duration).replace(",", ".")
         text = _caption_text(seg).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         text = text.replace("-->", "--&gt;")
+        # Browsers show a backslash as it is, but ffmpeg's WebVTT decoder (mpv)
+        # passes "\N" and "\h" on to libass as escapes: a word joiner breaks them.
+        text = text.replace("\\", "\\" + _WORD_JOINER)
         blocks.append(f"{start} --> {end}\n{text}\n")
     return "\n".join(blocks)
 

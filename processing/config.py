@@ -342,6 +342,12 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
     return value
 
 
+#: x264 presets whose clips pass their own output check (H.264 High), fastest first;
+#: ``ultrafast`` writes Constrained Baseline (tests/test_small_defects.py encodes each).
+X264_PRESETS = ("superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")  # fmt: skip
+
+
 def _validate(cfg: Config) -> None:
     o, lim, loud = cfg.output, cfg.limits, cfg.loudness
     problems = []
@@ -351,6 +357,10 @@ def _validate(cfg: Config) -> None:
         problems.append("output.fps must be between 1 and 120")
     if o.sample_rate not in (44100, 48000):
         problems.append("output.sample_rate must be 44100 or 48000")
+    if o.x264_preset == "ultrafast":  # no CABAC or 8x8 transform: x264 writes Baseline
+        problems.append("output.x264_preset ultrafast makes H.264 Baseline, not High")
+    elif o.x264_preset not in X264_PRESETS:
+        problems.append(f"output.x264_preset must be one of {', '.join(X264_PRESETS)}")
     if lim.over_max not in ("trim", "reject"):
         problems.append('limits.over_max must be "trim" or "reject"')
     anon = cfg.anonymize

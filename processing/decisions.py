@@ -8,8 +8,10 @@ The review page exports ``decisions.json``::
 
 :func:`apply_decisions` checks it against ``OUT/report.json`` and records it in
 ``OUT/decisions.json`` as ``{"current": {...}, "history": [...]}``: every
-applied file, oldest first, each with ``applied_at`` and ``applied_by``;
-``current`` is the last one. The compilation reads it with :func:`load_decisions`.
+applied file, oldest first (the last :data:`MAX_HISTORY`), each with
+``applied_at`` and ``applied_by``; ``current`` is the last one. Editor names
+are cleaned like sidecar text and cut to :data:`MAX_EDITOR` characters. The
+compilation reads it with :func:`load_decisions`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from . import state, untrusted_json
 from .errors import ReelError
+from .sidecar import clean_text
 from .storage import LocalOutput
 
 VERSION = 1
@@ -36,6 +39,11 @@ MAX_FILE_BYTES = 4 << 20
 MAX_RECORD_BYTES = 64 << 20
 #: How much of a bad value or how many unknown ids a refusal quotes.
 _SHOWN_CHARS, _SHOWN_IDS = 60, 5
+#: Applied files kept in the history (oldest dropped first): the file is read on
+#: every compile and review, and must not grow without end.
+MAX_HISTORY = 200
+#: Longest editor name kept (after control and invisible characters are removed).
+MAX_EDITOR = 100
 
 
 class DecisionsError(ReelError):
@@ -146,7 +154,7 @@ def validate(data: Any, known: Mapping[str, bool]) -> Decisions:
     if problems:
         raise DecisionsError("invalid decisions file:\n  " + "\n  ".join(problems))
     return Decisions(
-        editor=editor.strip(),
+        editor=clean_text(editor, MAX_EDITOR),
         decided_at=str(decided_at),
         order=tuple(order),
         decisions=dict(decisions),
@@ -174,7 +182,7 @@ def apply_decisions(
     """
     data = _read_export(source) if isinstance(source, Path) else dict(source)
     decided = validate(data, reviewable_ids(out))
-    who = applied_by or decided.editor or _os_user()
+    who = clean_text(applied_by or decided.editor or _os_user(), MAX_EDITOR)
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     record = Decisions(
         editor=decided.editor,
@@ -186,7 +194,7 @@ def apply_decisions(
     )
     with _locked(out):
         history = _read(out).get("history", [])
-        history.append(record.as_dict())
+        history = [*history, record.as_dict()][-MAX_HISTORY:]
         state.write_decisions(out, {"current": record.as_dict(), "history": history})
     return record
 
@@ -207,12 +215,14 @@ def load_decisions(out: Path) -> Decisions | None:
     ):
         raise DecisionsError(f"{out / FILE_NAME} is damaged: no current order and decisions")
     return Decisions(
-        editor=str(cur.get("editor", "")),
+        editor=clean_text(str(cur.get("editor", "")), MAX_EDITOR),
         decided_at=str(cur.get("decided_at", "")),
         order=tuple(str(i) for i in cur["order"]),
         decisions={str(k): str(v) for k, v in (cur.get("decisions") or {}).items()},
         applied_at=cur.get("applied_at"),
-        applied_by=cur.get("applied_by"),
+        applied_by=clean_text(str(cur["applied_by"]), MAX_EDITOR)
+        if cur.get("applied_by")
+        else None,
     )
 
 

@@ -35,6 +35,30 @@ class FFmpegTimeout(FFmpegError):
     """An ffmpeg process ran past its time limit and was killed."""
 
 
+class FFmpegInterrupted(ReelError, InterruptedError):
+    """An ffmpeg or ffprobe process was killed by a signal this project did not send.
+
+    Someone or something outside stopped it (``kill``, the OOM killer, a
+    container shutting down): the upload is not at fault, so this is not a
+    :class:`FFmpegError` a stage could read as a bad file. It is an
+    ``OSError`` (``InterruptedError``), so the pipeline lets it through like a
+    storage failure, the orchestrator retries the task, and the CLI says the
+    run was interrupted and can be run again.
+
+    Attributes:
+        cmd: The argument list that was run.
+        signal_name: The signal that ended it (``SIGKILL`` …).
+    """
+
+    def __init__(self, message: str, cmd: list[str], signal_name: str):
+        super().__init__(message)
+        self.cmd = cmd
+        self.signal_name = signal_name
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class Rejection(ReelError):
     """A submission cannot be used. ``reason`` is shown to staff as it is.
 

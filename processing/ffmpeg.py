@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import FFmpegError, FFmpegTimeout, ReelError
+from .errors import FFmpegError, FFmpegInterrupted, FFmpegTimeout, ReelError
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,9 @@ def _spawned(
 
     Raises:
         FFmpegTimeout: The process ran longer than ``timeout``.
+        FFmpegInterrupted: A signal from outside ended the process.
+        OSError: The disk, a quota or a file-size limit was full (``ENOSPC``,
+            ``EDQUOT``, ``EFBIG``).
         FFmpegError: The process exited with a non-zero status.
     """
     line = shown_command(cmd)
@@ -225,6 +229,17 @@ def _spawned(
             cmd,
             proc.returncode,
             tail,
+        )
+    if (full := _out_of_space(proc.returncode, child.stderr, cmd)) is not None:
+        raise OSError(full, f"{os.strerror(full)}, said {name}")
+    if proc.returncode < 0:
+        # Killed from outside (a timeout kill is ours and was raised above).
+        sig = _signal_name(proc.returncode)
+        raise FFmpegInterrupted(
+            f"{name} was stopped from outside ({sig}) before it finished: the run was "
+            "interrupted, the upload is not at fault; run again to continue",
+            cmd,
+            sig,
         )
     if proc.returncode != 0:
         raise FFmpegError(
@@ -343,6 +358,54 @@ def feed(
         with contextlib.suppress(BrokenPipeError):
             for chunk in chunks:
                 child.proc.stdin.write(chunk)
+
+
+#: How ffmpeg reports a write refused for lack of room (av_strerror's texts).
+_NO_ROOM = {
+    errno.ENOSPC: "No space left on device",
+    errno.EDQUOT: "Disk quota exceeded",
+    errno.EFBIG: "File too large",
+}
+
+
+#: How ffmpeg's own messages about a failed write begin.
+_WRITE_ERRORS = (
+    "av_interleaved_write_frame(): ", "Error writing trailer of ", "Error closing file ", "[",
+)  # fmt: skip
+
+
+def _out_of_space(returncode: int, stderr: str, cmd: list[str]) -> int | None:
+    """The errno when ffmpeg failed because the disk, a quota or a file-size limit is full.
+
+    That is the machine's problem, not the upload's: it must stop the run with
+    a reason (an ``OSError``), not reject every clip as unreadable. A process
+    whose SIGXFSZ is not ignored is killed by it instead of seeing EFBIG.
+
+    Only ffmpeg's own error lines count (``av_interleaved_write_frame(): …``,
+    ``Error writing trailer of …``, ``[muxer @ 0x…] …``), with the command's
+    arguments cut out first: an upload named ``No space left on device.mp4``
+    or tagged so must not stop the batch.
+    """
+    if returncode == -signal.SIGXFSZ:
+        return errno.EFBIG
+    # Not only on failure: ffmpeg 5.1 exits 0 when writing the MP4 trailer hits a
+    # full disk, leaving a truncated file.
+    for line in stderr.splitlines()[-4 * STDERR_TAIL_LINES :]:
+        if not line.startswith(_WRITE_ERRORS):
+            continue
+        for arg in cmd:
+            line = line.replace(arg, "").replace(arg.removeprefix("file:"), "")
+        for code, text in _NO_ROOM.items():
+            if line.endswith(": " + text):
+                return code
+    return None
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -114,7 +114,24 @@ def process_submission(
             )
         return _apply_consent(entry, cfg)
     with slot():
-        return _render(sub, source, out, cfg, workdir, on_progress, rkey)
+        try:
+            entry = _render(sub, source, out, cfg, workdir, on_progress, rkey)
+        except BaseException:
+            _discard(clip)
+            raise
+    if entry.output is None:
+        _discard(clip)
+    return entry
+
+
+def _discard(clip: Path) -> None:
+    """Remove what a failed or interrupted render leaves (and an older render's files).
+
+    The report calls the submission rejected (or the run stops): a clip, master
+    or record left in ``clips/`` would be an orphan that nothing lists.
+    """
+    for path in (clip, master_path(clip), clip.with_suffix(".json")):
+        path.unlink(missing_ok=True)
 
 
 def published_key(sub: Submission, cfg: Config) -> str:

@@ -73,6 +73,8 @@ CAPTION_BOTTOM = 0.72
 #: smaller than the detector's 24 px there (13 % of the picture) is not looked for.
 FACE_FRAMES = 4
 FACE_HEIGHT = 180
+#: Fewest rows and columns of the analysed frame measured (see :func:`_span`).
+MIN_SPAN = 16
 #: Frames hashed for the duplicate fingerprint (evenly spaced, flat frames skipped).
 FINGERPRINT_FRAMES = 24
 #: Grid of blocks compared for frozen video: the *largest* block change counts,
@@ -167,7 +169,7 @@ def analysis_region(
     y0 = max((fh - ch) / 2, CAPTION_TOP * fh) * sy
     y1 = min((fh + ch) / 2, CAPTION_BOTTOM * fh) * sy
     # A pixel or two in from each edge: the scaler blends the edge with the blurred fill.
-    return slice(round(y0) + 2, round(y1) - 2), slice(round(x0) + 2, round(x1) - 2)
+    return _span(y0, y1, size[1], inset=2), _span(x0, x1, size[0], inset=2)
 
 
 def face_region(
@@ -178,9 +180,25 @@ def face_region(
     cw, ch = content or frame
     sx, sy = size[0] / fw, size[1] / fh
     return (
-        slice(round((fh - ch) / 2 * sy), round((fh + ch) / 2 * sy)),
-        slice(round((fw - cw) / 2 * sx), round((fw + cw) / 2 * sx)),
+        _span((fh - ch) / 2 * sy, (fh + ch) / 2 * sy, size[1]),
+        _span((fw - cw) / 2 * sx, (fw + cw) / 2 * sx, size[0]),
     )
+
+
+def _span(start: float, end: float, limit: int, *, inset: int = 0) -> slice:
+    """Pixels ``start``..``end`` (less ``inset`` each side), never fewer than :data:`MIN_SPAN`.
+
+    A 16x8192 upload is a picture under 2 px wide in the frame: too thin for
+    an inset, a Laplacian or the freeze grid. There the span is widened
+    around its centre (taking in some of the blurred fill) and :func:`record`
+    warns that the flags are unreliable.
+    """
+    lo, hi = round(start), round(end)
+    if hi - lo - 2 * inset >= MIN_SPAN:
+        return slice(lo + inset, hi - inset)
+    want = min(MIN_SPAN, limit)
+    lo = min(max(0, round((start + end) / 2 - want / 2)), limit - want)
+    return slice(lo, lo + want)
 
 
 def measure(
@@ -468,6 +486,13 @@ def record(
                 f"the face detector still finds a face in {m.face:.0%} of sampled frames of "
                 "this anonymized clip: check it frame by frame before approving"
             )
+    thin = min(content) * ANALYSIS_WIDTH / cfg.output.width if content else MIN_SPAN
+    if thin < MIN_SPAN:
+        entry.warnings.append(
+            f"quality flags are unreliable: the picture is only {min(content or (0,))} px "
+            "across in the frame (extreme aspect ratio), so they were measured partly on "
+            "the blurred fill around it"
+        )
     entry.quality = {
         "key": measure_key(q),
         "content": list(content) if content else None,

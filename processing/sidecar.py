@@ -18,6 +18,9 @@ MAX_TEXT = {"name": 200, "message": 1000, "language": 35}
 
 # Surrogates too: JSON can spell an unpaired one (\ud800), which no UTF-8 file can hold.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+#: Format characters that are visible marks, not invisible controls (Arabic number signs).
+_VISIBLE_FORMAT = frozenset("\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u08e2")
+_ZWNJ, _ZWJ, _VS16 = "\u200c", "\u200d", "\ufe0f"
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -42,11 +45,56 @@ _PROTECTED = "the clip is anonymized and has no consent until the sidecar is fix
 
 
 def clean_text(value: str, limit: int) -> str:
-    """Normalize to NFC, turn control characters and line breaks into spaces, trim."""
-    text = unicodedata.normalize("NFC", value)
+    """Normalize to NFC, drop invisible format characters, turn controls into spaces, trim."""
+    text = strip_invisible(unicodedata.normalize("NFC", value))
     text = _CONTROL.sub(" ", text)
     text = " ".join(text.split())
     return text[:limit].strip()
+
+
+def strip_invisible(text: str) -> str:
+    """Drop bidirectional controls and zero-width characters from ``text``.
+
+    A right-to-left override (U+202E) or an isolate reorders what follows it in
+    the credits, chapters and captions, and zero-width characters make two
+    names that look the same differ: a name is shown as the letters it has.
+    Every format character (Unicode category ``Cf``) goes, except where it is
+    part of the writing: a zero-width joiner inside an emoji sequence (🏳️‍🌈),
+    a joiner or non-joiner between letters of a script that uses them (Persian
+    می‌خواهم, Devanagari), tag characters of a subdivision flag, and the
+    visible Arabic number signs.
+    """
+    kept: list[str] = []
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) != "Cf" or ch in _VISIBLE_FORMAT:
+            kept.append(ch)
+            continue
+        prev = kept[-1] if kept else ""
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        emoji_joiner = ch == _ZWJ and _emoji(prev) and _emoji(nxt)
+        letter_joiner = ch in (_ZWJ, _ZWNJ) and _joining_letter(prev) and _joining_letter(nxt)
+        if emoji_joiner or letter_joiner:
+            kept.append(ch)
+        elif 0xE0020 <= ord(ch) <= 0xE007F and (prev == "\U0001f3f4" or _is_tag(prev)):
+            kept.append(ch)  # 🏴 + tags + cancel tag: the flags of England, Scotland, Wales
+    return "".join(kept)
+
+
+def _emoji(ch: str) -> bool:
+    # Pictographs, dingbats and their modifiers; VS16 ends the 🏳️ of 🏳️‍🌈.
+    return bool(ch) and (
+        ch == _VS16 or unicodedata.category(ch) in ("So", "Sk") or ord(ch) >= 0x1F000
+    )
+
+
+def _joining_letter(ch: str) -> bool:
+    # Hebrew onwards (Arabic, Syriac, Indic …) use ZWJ/ZWNJ in spelling; Latin,
+    # Greek and Cyrillic do not, so there they can only hide a difference.
+    return bool(ch) and ord(ch) >= 0x0590 and unicodedata.category(ch)[0] in "LM"
+
+
+def _is_tag(ch: str) -> bool:
+    return bool(ch) and 0xE0020 <= ord(ch) <= 0xE007F
 
 
 def parse_sidecar(raw: bytes | None, *, max_bytes: int) -> tuple[Sidecar, list[str]]:
