@@ -8,7 +8,8 @@ links by default. A Content-Security-Policy keeps the page from loading
 anything else.
 
 It shows the compilation preview with its chapters (when
-``OUT/compilation/manifest.json`` exists), the running order of approved clips,
+``OUT/compilation/manifest.json`` exists and still matches the report and the
+decisions; otherwise it says why and shows no player), the running order of approved clips,
 one card per rendered submission (poster, contact sheet, player, contributor
 text, status, quality flags) and the rejected submissions with their reasons.
 Editors approve, reject and reorder there and export ``decisions.json``, which
@@ -18,6 +19,7 @@ Editors approve, reject and reorder there and export ``decisions.json``, which
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import logging
@@ -29,8 +31,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .compilation_set import MANIFEST, read_manifest
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
 from .errors import FFmpegError, ReelError
+from .freshness import assess
 from .fsutil import atomic_output
 from .quality import RULES
 from .sheets import SHEET_FRAMES, thumbs
@@ -91,9 +95,12 @@ def build_review(
     size = (report.get("targets") or {}).get("size") or [1920, 1080]
     frame = (int(size[0]), int(size[1]))
 
+    withdrawn = [_withdrawn(s) for s in subs if s.get("consent") is False]
+    subs = [s for s in subs if s.get("consent") is not False]
     rendered = [s for s in subs if s.get("output") and (out / str(s["output"])).is_file()]
     refused = [s for s in subs if s not in rendered]
     pictures = {s["id"]: _pictures(out, s, frame, url, inline_images) for s in rendered}
+    _prune_media(out / MEDIA, {_thumb_key(out, s) for s in rendered})
     try:
         decisions = load_decisions(out)
     except DecisionsError as exc:
@@ -101,21 +108,22 @@ def build_review(
         decisions = None
 
     media_urls = [url(str(s["output"])) for s in rendered]
-    manifest = _manifest(out)
-    if manifest is not None:
+    manifest = _manifest(out, report)
+    if manifest is not None and not manifest["stale"]:
         media_urls.append(url(manifest["output"]))
     image_urls = [u for p in pictures.values() for u in p.values() if not u.startswith("data:")]
 
-    names = {str(s["id"]): _display_name(s) for s in rendered}
+    names = {str(s["id"]): _display_name(s) for s in rendered + withdrawn}
     data = {
         "batch": str(report.get("source", "")) + "|" + str(out.name),
+        # Withdrawn clips stay known to the script so that their decisions are kept.
         "clips": {
             s["id"]: {
                 "name": _display_name(s),
                 "duration": float(s.get("duration") or 0.0),
                 "status": s.get("status"),
             }
-            for s in rendered
+            for s in rendered + withdrawn
         },
         "decisions": decisions.as_dict() if decisions else None,
     }
@@ -124,7 +132,7 @@ def build_review(
             _toolbar(report, len(rendered), len(refused)),
             '<main id="main">',
             _keys_help(),
-            _compilation(manifest, url, names, decisions),
+            _compilation(manifest, url, names),
             _order_section(),
             _section(
                 "review",
@@ -137,6 +145,12 @@ def build_review(
                 f"Rejected by the pipeline ({len(refused)})",
                 [_rejected_card(s) for s in refused],
                 "No submission was rejected.",
+            ),
+            _section(
+                "withdrawn",
+                f"Consent withdrawn ({len(withdrawn)})",
+                [_rejected_card(s) for s in withdrawn],
+                "No contributor withdrew consent.",
             ),
             "</main>",
         ]
@@ -156,7 +170,7 @@ def _pictures(
     out: Path, s: dict[str, Any], frame: tuple[int, int], url: UrlFor, inline: bool
 ) -> dict[str, str]:
     """``poster`` and ``sheet`` URLs of one clip (empty when they cannot be made)."""
-    key = f"{s['id']}-{s.get('render_key') or 'x'}"
+    key = _thumb_key(out, s)
     duration = float(s.get("duration") or 0.0)
     try:
         th = thumbs(
@@ -181,18 +195,50 @@ def _pictures(
     }
 
 
-def _manifest(out: Path) -> dict[str, Any] | None:
-    """The compilation's manifest, reduced to what the page shows; None if absent or unusable."""
-    path = out / "compilation" / "manifest.json"
+def _thumb_key(out: Path, s: dict[str, Any]) -> str:
+    """Names a clip's pictures: its id, render key and the clip file's size and time.
+
+    A clip rendered again (blurred now, say) gets new pictures, never the old ones.
+    """
     try:
-        raw = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+        st = (out / str(s["output"])).stat()
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = "missing"
+    digest = hashlib.sha256(stamp.encode()).hexdigest()[:8]
+    return f"{s['id']}-{s.get('render_key') or 'x'}-{digest}"
+
+
+def _prune_media(folder: Path, keys: set[str]) -> None:
+    """Delete pictures of clips that were rendered again, withdrawn or removed."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.jpg"):
+        if path.name.rsplit("-", 1)[0] not in keys:
+            path.unlink(missing_ok=True)
+
+
+def _withdrawn(s: dict[str, Any]) -> dict[str, Any]:
+    """What the page may show of a submission whose contributor withdrew consent.
+
+    No name, message, file name, warnings or clip: the id, the status and why.
+    """
+    keep = ("id", "status", "code", "reason", "consent", "duration", "submitted_at")
+    return {k: s.get(k) for k in keep}
+
+
+def _manifest(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The compilation's manifest, reduced to what the page shows; None if absent or unusable.
+
+    ``stale`` lists why it no longer matches the report and the decisions
+    (:func:`processing.freshness.assess`); such a compilation is not previewed.
+    """
+    path = out / MANIFEST
+    if not path.is_file():
         return None
-    except (OSError, ValueError) as exc:
-        log.warning("review page: ignoring %s: %s", path, exc)
-        return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("output"), str):
-        log.warning("review page: %s has no output; the preview is left out", path)
+    raw = read_manifest(out)
+    if raw is None:
+        log.warning("review page: ignoring %s: unreadable or without an output", path)
         return None
     segments = []
     for seg in raw.get("segments") or []:
@@ -213,15 +259,19 @@ def _manifest(out: Path) -> dict[str, Any] | None:
             }
         )
     left_out = [x for x in raw.get("left_out") or [] if isinstance(x, dict)]
+    stale = assess(raw, report, out)
     return {
         "output": raw["output"],
         "segments": segments,
         "left_out": left_out,
         "built_at": raw.get("built_at"),
+        "stale": stale.harmful + stale.outdated,
     }
 
 
 def _display_name(s: dict[str, Any]) -> str:
+    if s.get("consent") is False:
+        return f"Consent withdrawn ({s['id']})"
     name = s.get("name")
     return str(name) if name else f"No name given ({s.get('source') or s['id']})"
 
@@ -287,13 +337,14 @@ def _compilation(
     manifest: dict[str, Any] | None,
     url: UrlFor,
     names: dict[str, str],
-    decisions: Decisions | None,
 ) -> str:
     if manifest is None:
         return """<section id="compilation" aria-labelledby="comp-h">
 <h2 id="comp-h">Compilation</h2>
 <p class="empty">No compilation yet: run <code>reel compile --out OUTPUT_FOLDER</code>,
 then build this page again (<code>reel review build</code>).</p></section>"""
+    if manifest["stale"]:
+        return _stale_compilation(manifest)
     chapters = "".join(
         f'<li><button type="button" data-seek="{seg["start"]:.3f}">'
         f'<span class="t">{_clock(seg["start"])}</span> <span dir="auto">{_e(seg["label"])}</span>'
@@ -313,11 +364,6 @@ then build this page again (<code>reel review build</code>).</p></section>"""
             f"<ul>{items}</ul></details>"
         )
     built = f" · built {_e(manifest['built_at'])}" if manifest.get("built_at") else ""
-    if decisions and _later(decisions.applied_at, manifest.get("built_at")):
-        built += (
-            ' <strong class="stale">Decisions were applied after this compilation was built:'
-            " run <code>reel compile</code> again.</strong>"
-        )
     chapters = chapters or '<li class="empty">No chapters</li>'
     src = _e(url(manifest["output"]))
     return f"""<section id="compilation" aria-labelledby="comp-h">
@@ -330,12 +376,15 @@ then build this page again (<code>reel review build</code>).</p></section>"""
 </div>{left_html}</section>"""
 
 
-def _later(a: Any, b: Any) -> bool:
-    """Whether ISO time ``a`` is after ``b`` (False when either is missing or unreadable)."""
-    try:
-        return datetime.fromisoformat(str(a)) > datetime.fromisoformat(str(b))
-    except (TypeError, ValueError):
-        return False
+def _stale_compilation(manifest: dict[str, Any]) -> str:
+    """No player, no chapters, no link: only why the compilation must be built again."""
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in manifest["stale"])
+    return f"""<section id="compilation" aria-labelledby="comp-h">
+<h2 id="comp-h">Compilation</h2>
+<p class="stale"><strong>The compilation in <code>{_e(manifest["output"])}</code> is older than
+the consents and decisions it depends on, so it is not previewed here.</strong> Run
+<code>reel compile --out OUTPUT_FOLDER</code> to build it again.</p>
+<ul class="stale-reasons">{reasons}</ul></section>"""
 
 
 def _order_section() -> str:
