@@ -19,7 +19,6 @@ Editors approve, reject and reorder there and export ``decisions.json``, which
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 import logging
@@ -31,13 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .compilation_set import MANIFEST, read_manifest
+from . import review_compilation
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
 from .errors import FFmpegError, ReelError
-from .freshness import assess
 from .fsutil import atomic_output
 from .quality import RULES
-from .sheets import SHEET_FRAMES, thumbs
+from .sheets import SHEET_FRAMES, prune_pictures, thumb_key, thumbs
 
 __all__ = ["Decisions", "apply_decisions", "build_review", "load_decisions", "page_path"]
 
@@ -100,7 +98,7 @@ def build_review(
     rendered = [s for s in subs if s.get("output") and (out / str(s["output"])).is_file()]
     refused = [s for s in subs if s not in rendered]
     pictures = {s["id"]: _pictures(out, s, frame, url, inline_images) for s in rendered}
-    _prune_media(out / MEDIA, {_thumb_key(out, s) for s in rendered})
+    prune_pictures(out / MEDIA, {_thumb_key(out, s) for s in rendered})
     try:
         decisions = load_decisions(out)
     except DecisionsError as exc:
@@ -108,31 +106,19 @@ def build_review(
         decisions = None
 
     media_urls = [url(str(s["output"])) for s in rendered]
-    manifest = _manifest(out, report)
+    manifest = review_compilation.read_for_page(out, report)
     if manifest is not None and not manifest["stale"]:
         media_urls.append(url(manifest["output"]))
     image_urls = [u for p in pictures.values() for u in p.values() if not u.startswith("data:")]
 
     names = {str(s["id"]): _display_name(s) for s in rendered + withdrawn}
-    data = {
-        "batch": str(report.get("source", "")) + "|" + str(out.name),
-        # Withdrawn clips stay known to the script so that their decisions are kept.
-        "clips": {
-            s["id"]: {
-                "name": _display_name(s),
-                "duration": float(s.get("duration") or 0.0),
-                "status": s.get("status"),
-            }
-            for s in rendered + withdrawn
-        },
-        "decisions": decisions.as_dict() if decisions else None,
-    }
+    data = _script_data(report, out, rendered + withdrawn, decisions)
     body = "\n".join(
         [
             _toolbar(report, len(rendered), len(refused)),
             '<main id="main">',
             _keys_help(),
-            _compilation(manifest, url, names),
+            review_compilation.section(manifest, url, names),
             _order_section(),
             _section(
                 "review",
@@ -166,6 +152,24 @@ def build_review(
 # --------------------------------------------------------------------- data
 
 
+def _script_data(
+    report: dict[str, Any], out: Path, clips: list[dict[str, Any]], decisions: Decisions | None
+) -> dict[str, Any]:
+    """What the page's script starts from (withdrawn clips too, so their decisions are kept)."""
+    return {
+        "batch": str(report.get("source", "")) + "|" + str(out.name),
+        "clips": {
+            s["id"]: {
+                "name": _display_name(s),
+                "duration": float(s.get("duration") or 0.0),
+                "status": s.get("status"),
+            }
+            for s in clips
+        },
+        "decisions": decisions.as_dict() if decisions else None,
+    }
+
+
 def _pictures(
     out: Path, s: dict[str, Any], frame: tuple[int, int], url: UrlFor, inline: bool
 ) -> dict[str, str]:
@@ -196,26 +200,7 @@ def _pictures(
 
 
 def _thumb_key(out: Path, s: dict[str, Any]) -> str:
-    """Names a clip's pictures: its id, render key and the clip file's size and time.
-
-    A clip rendered again (blurred now, say) gets new pictures, never the old ones.
-    """
-    try:
-        st = (out / str(s["output"])).stat()
-        stamp = f"{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        stamp = "missing"
-    digest = hashlib.sha256(stamp.encode()).hexdigest()[:8]
-    return f"{s['id']}-{s.get('render_key') or 'x'}-{digest}"
-
-
-def _prune_media(folder: Path, keys: set[str]) -> None:
-    """Delete pictures of clips that were rendered again, withdrawn or removed."""
-    if not folder.is_dir():
-        return
-    for path in folder.glob("*.jpg"):
-        if path.name.rsplit("-", 1)[0] not in keys:
-            path.unlink(missing_ok=True)
+    return thumb_key(out / str(s["output"]), str(s["id"]), s.get("render_key"))
 
 
 def _withdrawn(s: dict[str, Any]) -> dict[str, Any]:
@@ -225,48 +210,6 @@ def _withdrawn(s: dict[str, Any]) -> dict[str, Any]:
     """
     keep = ("id", "status", "code", "reason", "consent", "duration", "submitted_at")
     return {k: s.get(k) for k in keep}
-
-
-def _manifest(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
-    """The compilation's manifest, reduced to what the page shows; None if absent or unusable.
-
-    ``stale`` lists why it no longer matches the report and the decisions
-    (:func:`processing.freshness.assess`); such a compilation is not previewed.
-    """
-    path = out / MANIFEST
-    if not path.is_file():
-        return None
-    raw = read_manifest(out)
-    if raw is None:
-        log.warning("review page: ignoring %s: unreadable or without an output", path)
-        return None
-    segments = []
-    for seg in raw.get("segments") or []:
-        if not isinstance(seg, dict):
-            continue
-        try:
-            start = float(seg.get("start", 0.0))
-            duration = float(seg.get("duration") or 0.0)
-        except (TypeError, ValueError):
-            continue
-        segments.append(
-            {
-                "kind": str(seg.get("kind") or "clip"),
-                "id": seg.get("id"),
-                "label": str(seg.get("label") or seg.get("id") or seg.get("kind") or ""),
-                "start": start,
-                "duration": duration,
-            }
-        )
-    left_out = [x for x in raw.get("left_out") or [] if isinstance(x, dict)]
-    stale = assess(raw, report, out)
-    return {
-        "output": raw["output"],
-        "segments": segments,
-        "left_out": left_out,
-        "built_at": raw.get("built_at"),
-        "stale": stale.harmful + stale.outdated,
-    }
 
 
 def _display_name(s: dict[str, Any]) -> str:
@@ -285,13 +228,6 @@ def _e(value: Any) -> str:
 
 def _lang_attr(lang: Any) -> str:
     return f' lang="{_e(lang)}"' if isinstance(lang, str) and _LANG.match(lang) else ""
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def _toolbar(report: dict[str, Any], rendered: int, refused: int) -> str:
@@ -331,60 +267,6 @@ are off while you type in a text field; in a video player the arrow keys seek.</
 <p>Decisions are kept in this browser until you export them. Then run
 <code>reel review apply decisions.json --out OUTPUT_FOLDER</code>; the compilation
 uses only approved clips, in this order.</p></details>"""
-
-
-def _compilation(
-    manifest: dict[str, Any] | None,
-    url: UrlFor,
-    names: dict[str, str],
-) -> str:
-    if manifest is None:
-        return """<section id="compilation" aria-labelledby="comp-h">
-<h2 id="comp-h">Compilation</h2>
-<p class="empty">No compilation yet: run <code>reel compile --out OUTPUT_FOLDER</code>,
-then build this page again (<code>reel review build</code>).</p></section>"""
-    if manifest["stale"]:
-        return _stale_compilation(manifest)
-    chapters = "".join(
-        f'<li><button type="button" data-seek="{seg["start"]:.3f}">'
-        f'<span class="t">{_clock(seg["start"])}</span> <span dir="auto">{_e(seg["label"])}</span>'
-        f"</button></li>"
-        for seg in manifest["segments"]
-    )
-    left = manifest["left_out"]
-    left_html = ""
-    if left:
-        items = "".join(
-            f'<li><span dir="auto">{_e(names.get(str(x.get("id")), x.get("id") or "?"))}</span>'
-            f": {_e(x.get('reason') or '')}</li>"
-            for x in left
-        )
-        left_html = (
-            f"<details><summary>{len(left)} left out of the compilation</summary>"
-            f"<ul>{items}</ul></details>"
-        )
-    built = f" · built {_e(manifest['built_at'])}" if manifest.get("built_at") else ""
-    chapters = chapters or '<li class="empty">No chapters</li>'
-    src = _e(url(manifest["output"]))
-    return f"""<section id="compilation" aria-labelledby="comp-h">
-<h2 id="comp-h">Compilation preview</h2>
-<p class="muted"><code>{_e(manifest["output"])}</code>{built}</p>
-<div class="preview">
-  <video id="compilation-video" controls preload="metadata" playsinline src="{src}"
-   aria-label="Compilation preview"></video>
-  <nav aria-label="Chapters"><h3>Chapters</h3><ol class="chapters">{chapters}</ol></nav>
-</div>{left_html}</section>"""
-
-
-def _stale_compilation(manifest: dict[str, Any]) -> str:
-    """No player, no chapters, no link: only why the compilation must be built again."""
-    reasons = "".join(f"<li>{_e(r)}</li>" for r in manifest["stale"])
-    return f"""<section id="compilation" aria-labelledby="comp-h">
-<h2 id="comp-h">Compilation</h2>
-<p class="stale"><strong>The compilation in <code>{_e(manifest["output"])}</code> is older than
-the consents and decisions it depends on, so it is not previewed here.</strong> Run
-<code>reel compile --out OUTPUT_FOLDER</code> to build it again.</p>
-<ul class="stale-reasons">{reasons}</ul></section>"""
 
 
 def _order_section() -> str:
