@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import ffmpeg, state
+from . import compilation_set, ffmpeg, freshness, state
 from .cards import render_card
 from .compilation_checks import check_compilation
-from .compilation_files import write_sidecars
+from .compilation_files import manifest, write_sidecars
 from .config import Config
 from .conform import conform, recorded_signature, signature, signature_diff
 from .errors import ReelError
@@ -111,7 +111,12 @@ def cap_length(
 
 
 def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) -> Compilation:
-    """Build ``out/compilation/remembrance-<year>.mp4`` and its sidecars.
+    """Build the compilation and its sidecars as a new set, then switch to it.
+
+    The set is written into ``out/compilation/<build-id>/``; the manifest
+    (``out/compilation/manifest.json``) is replaced last and names it. Sets
+    it supersedes, builds that crashed and their partial files are removed
+    after the switch (:mod:`processing.compilation_set`).
 
     Raises:
         CompileError: Nothing to compile, or the result failed its checks.
@@ -123,7 +128,6 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
         raise CompileError(
             f"no readable {report_path}: run `reel process SOURCE --out {out}` first"
         ) from exc
-    folder = out / "compilation"
     chosen, left_out = select_clips(report, cfg, order)
     if not chosen:
         raise CompileError(
@@ -131,33 +135,52 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
             "in their sidecar while compilation.require_consent is on, and editors' approval "
             "when decisions were recorded)"
         )
+    compilation_set.prune(out)  # what a killed build left behind
+    try:
+        with compilation_set.building(out) as build:
+            comp = _build(out, build, cfg, chosen, left_out)
+            write_sidecars(comp, build, cfg)
+            ids = [s.id for s in comp.segments if s.kind == "clip" and s.id]
+            data = manifest(comp, out, freshness.built_from(report, ids, out))
+            compilation_set.switch(out, data)
+    finally:
+        compilation_set.prune(out)  # the superseded set, or this build's partial files
+    _record_in_report(comp, out)
+    return comp
+
+
+def _build(
+    out: Path,
+    build: Path,
+    cfg: Config,
+    chosen: list[dict[str, Any]],
+    left_out: list[dict[str, str]],
+) -> Compilation:
+    """Cards, segments, the one assembly and its checks, into the folder ``build``."""
+    folder = out / compilation_set.FOLDER
     title = render_card("title", cfg, folder / "cards")
     end = render_card("end", cfg, folder / "cards")
     clips = [clip_segment(e, out, cfg) for e in chosen]
     clips, capped = cap_length(clips, title.duration + end.duration, cfg)
-    left_out += capped
     segments = [
         Segment("title", title.path, title.duration, title.chapter, silent=True),
         *clips,
         Segment("end", end.path, end.duration, end.chapter, silent=True),
     ]
     recorded = {out / e["output"]: e.get("streams") for e in chosen}
-    segments, conformed = _conform_all(segments, cfg, folder / "conformed", recorded)
+    # Re-normalized copies show the clip's pixels: they live and die with the set.
+    segments, conformed = _conform_all(segments, cfg, build / "conformed", recorded)
     year = cfg.compilation.resolved_year()
-    dst = folder / f"remembrance-{year}.mp4"
-    comp = Compilation(dst, year, segments, left_out, conformed)
-    if cfg.compilation.crossfade_seconds > 0:
-        comp.segments = with_starts(segments, cfg.compilation.crossfade_seconds)
-        with atomic_output(dst) as part:
+    dst = build / f"remembrance-{year}.mp4"
+    comp = Compilation(dst, year, segments, left_out + capped, conformed)
+    crossfade = cfg.compilation.crossfade_seconds
+    comp.segments = with_starts(segments, max(crossfade, 0.0))
+    with atomic_output(dst) as part:
+        if crossfade > 0:
             _crossfade(comp.segments, part, cfg)
-            comp.checks = check_compilation(part, comp, cfg)
-    else:
-        comp.segments = with_starts(segments, 0.0)
-        with atomic_output(dst) as part:
+        else:
             _concat_copy(comp.segments, part, cfg)
-            comp.checks = check_compilation(part, comp, cfg)
-    write_sidecars(comp, folder, cfg)
-    _record_in_report(comp, out)
+        comp.checks = check_compilation(part, comp, cfg)
     return comp
 
 
@@ -276,7 +299,8 @@ def _concat_quote(path: Path) -> str:
 def _record_in_report(comp: Compilation, out: Path) -> None:
     """Add the compilation's summary to report.json as it is now (not as it was read)."""
     summary = {
-        "output": str(comp.output.relative_to(out)),
+        "output": comp.output.relative_to(out).as_posix(),
+        "manifest": compilation_set.MANIFEST,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration": round(comp.duration, 3),
         "clips": [s.id for s in comp.segments if s.kind == "clip"],

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from .compilation_set import SIDECARS
 from .config import Config
-from .fsutil import atomic_output, write_json
+from .fsutil import atomic_output
 from .sidecar import strip_invisible
 from .timeline import Compilation, Segment
 
@@ -85,27 +87,40 @@ def webvtt(segments: list[Segment]) -> str:
     return "\n".join(blocks)
 
 
+def sidecar_names(comp: Compilation) -> list[str]:
+    """File names of the companion files, in the order they are written."""
+    return [comp.output.stem + ext for ext in SIDECARS]
+
+
 def write_sidecars(comp: Compilation, folder: Path, cfg: Config) -> None:
-    """Write every companion file of the compilation next to it (atomically)."""
-    stem = comp.output.stem
-    texts = {
-        f"{stem}.chapters.txt": youtube_chapters(comp.segments),
-        f"{stem}.credits.txt": credits(comp, cfg),
-        f"{stem}.srt": srt(comp.segments),
-        f"{stem}.vtt": webvtt(comp.segments),
-    }
-    for name, text in texts.items():
+    """Write every companion file of the compilation into ``folder`` (its build's folder)."""
+    texts = (
+        youtube_chapters(comp.segments),
+        credits(comp, cfg),
+        srt(comp.segments),
+        webvtt(comp.segments),
+    )
+    for name, text in zip(sidecar_names(comp), texts, strict=True):
         with atomic_output(folder / name) as part:
             part.write_text(text, "utf-8")
-    write_json(folder / "manifest.json", manifest(comp, folder))
 
 
-def manifest(comp: Compilation, folder: Path) -> dict[str, object]:
+def manifest(comp: Compilation, out: Path, built_from: dict[str, Any]) -> dict[str, object]:
+    """The manifest: the set's files, its timeline, and what it was built from.
+
+    Written last, it is the pointer that makes the set current
+    (:func:`processing.compilation_set.switch`).
+    """
+    build = comp.output.parent
+    files = [comp.output, *(build / name for name in sidecar_names(comp))]
     return {
-        "version": 1,
-        "output": f"compilation/{comp.output.name}",
+        "version": 2,
+        "build": build.name,
+        "output": comp.output.relative_to(out).as_posix(),
+        "files": [f.relative_to(out).as_posix() for f in files],
         "year": comp.year,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "built_from": built_from,
         "duration": round(comp.duration, 3),
         "segments": [
             {
@@ -116,8 +131,8 @@ def manifest(comp: Compilation, folder: Path) -> dict[str, object]:
                 "label": s.label,
                 "start": round(s.start, 3),
                 "duration": round(s.duration, 3),
-                "file": str(s.path.relative_to(folder.parent))
-                if s.path.is_relative_to(folder.parent)
+                "file": s.path.relative_to(out).as_posix()
+                if s.path.is_relative_to(out)
                 else s.path.name,
             }
             for s in comp.segments

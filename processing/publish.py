@@ -11,13 +11,16 @@ missing object, and a run stopped half way leaves the previous report in force.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import state
+from . import compilation_set, freshness, state
 from .assemble import select_clips
 from .config import Config
+from .errors import ReelError
+from .freshness import Staleness
 from .report import Entry
 from .review import PAGE, build_review
 from .storage import Output
@@ -25,7 +28,10 @@ from .timeline import Compilation
 
 REPORT = "report.json"
 DECISIONS = "decisions.json"
-MANIFEST = "compilation/manifest.json"
+MANIFEST = compilation_set.MANIFEST
+CARDS = "compilation/cards/"
+
+log = logging.getLogger(__name__)
 
 
 def record_of(sid: str) -> str:
@@ -90,25 +96,70 @@ def stage_for_compile(dest: Output, cfg: Config, order: list[str] | None) -> Non
 
 
 def review_page(dest: Output) -> Path:
-    """(Re)build the review page; on a remote output its links are presigned URLs."""
+    """(Re)build the review page; on a remote output its links are presigned URLs.
+
+    A compilation that shows someone it no longer may is withdrawn first
+    (:func:`withdraw_stale`), so no page is ever built on top of it.
+    """
+    withdraw_stale(dest)
     return build_review(dest.root, url_for=dest.url_for if dest.remote else None)
 
 
+def withdraw_stale(dest: Output) -> Staleness | None:
+    """Withdraw the compilation if a clip in it lost consent, turned anonymous or was rejected.
+
+    Every run that changes the report or the decisions ends by rebuilding the
+    page, hence calls this: the manifest goes first (locally and in the store),
+    then the set it pointed to. ``reel compile`` builds a new one. A
+    compilation that is merely outdated (decisions changed, new clips) stays;
+    the page does not preview it.
+
+    Returns:
+        What was found, or None when there is no compilation or no report.
+    """
+    out = dest.root
+    manifest = compilation_set.read_manifest(out)
+    report = load_report(out)
+    if manifest is None or not report:
+        compilation_set.prune(out)
+        return None
+    stale = freshness.assess(manifest, report, out)
+    if stale.harmful:
+        log.warning(
+            "withdrew the compilation (run `reel compile` for a new one): %s",
+            "; ".join(stale.harmful),
+        )
+        removed = compilation_set.withdraw(out)
+        if dest.remote:  # with any set a build published but never switched to
+            folder = compilation_set.FOLDER + "/"
+            removed += [f for f in dest.listing(folder) if f not in removed and CARDS not in f]
+        dest.remove(removed)
+    else:
+        compilation_set.prune(out)
+    return stale
+
+
 def compilation_files(comp: Compilation, out: Path) -> list[str]:
-    """The compilation and its companion files, as published (manifest last)."""
-    stem = comp.output.stem
-    folder = comp.output.parent.relative_to(out).as_posix()
-    names = [comp.output.name, *(f"{stem}{ext}" for ext in _SIDECARS), "manifest.json"]
-    return [f"{folder}/{name}" for name in names]
-
-
-_SIDECARS = (".chapters.txt", ".credits.txt", ".srt", ".vtt")
+    """The compilation's set as published: its files, then the manifest (the pointer) last."""
+    manifest = compilation_set.read_manifest(out)
+    if manifest is None or manifest.get("output") != comp.output.relative_to(out).as_posix():
+        raise ReelError(f"{out / compilation_set.MANIFEST} does not point at {comp.output.name}")
+    return [*compilation_set.set_files(manifest), compilation_set.MANIFEST]
 
 
 def publish_compilation(dest: Output, comp: Compilation) -> None:
-    """Publish the compilation and its files, the review page, then ``report.json`` last."""
-    dest.publish(compilation_files(comp, dest.root))
+    """Publish the new set, its manifest, the page and ``report.json``; then drop old sets.
+
+    Readers of the store follow the manifest, uploaded after every file it
+    names: they see the previous set or this one. Older sets (and those of
+    builds that died before their manifest went up) are deleted last.
+    """
+    files = compilation_files(comp, dest.root)
+    dest.publish(files)
     publish_results(dest)
+    if dest.remote:
+        keep = {*files, *(f for f in dest.listing(CARDS))}
+        dest.remove(f for f in dest.listing(compilation_set.FOLDER + "/") if f not in keep)
 
 
 def load_report(out: Path) -> dict[str, Any]:

@@ -8,7 +8,8 @@ links by default. A Content-Security-Policy keeps the page from loading
 anything else.
 
 It shows the compilation preview with its chapters (when
-``OUT/compilation/manifest.json`` exists), the running order of approved clips,
+``OUT/compilation/manifest.json`` exists and still matches the report and the
+decisions; otherwise it says why and shows no player), the running order of approved clips,
 one card per rendered submission (poster, contact sheet, player, contributor
 text, status, quality flags) and the rejected submissions with their reasons.
 Editors approve, reject and reorder there and export ``decisions.json``, which
@@ -29,12 +30,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from . import state
+from . import review_compilation, state
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
 from .errors import FFmpegError
 from .fsutil import atomic_output
 from .quality import RULES
-from .sheets import SHEET_FRAMES, thumbs
+from .sheets import SHEET_FRAMES, prune_pictures, thumb_key, thumbs
 
 __all__ = ["Decisions", "apply_decisions", "build_review", "load_decisions", "page_path"]
 
@@ -87,9 +88,12 @@ def build_review(
     size = (report.get("targets") or {}).get("size") or [1920, 1080]
     frame = (int(size[0]), int(size[1]))
 
+    withdrawn = [_withdrawn(s) for s in subs if s.get("consent") is False]
+    subs = [s for s in subs if s.get("consent") is not False]
     rendered = [s for s in subs if s.get("output") and (out / str(s["output"])).is_file()]
     refused = [s for s in subs if s not in rendered]
     pictures = {s["id"]: _pictures(out, s, frame, url, inline_images) for s in rendered}
+    prune_pictures(out / MEDIA, {_thumb_key(out, s) for s in rendered})
     try:
         decisions = load_decisions(out)
     except DecisionsError as exc:
@@ -97,30 +101,19 @@ def build_review(
         decisions = None
 
     media_urls = [url(str(s["output"])) for s in rendered]
-    manifest = _manifest(out)
-    if manifest is not None:
+    manifest = review_compilation.read_for_page(out, report)
+    if manifest is not None and not manifest["stale"]:
         media_urls.append(url(manifest["output"]))
     image_urls = [u for p in pictures.values() for u in p.values() if not u.startswith("data:")]
 
-    names = {str(s["id"]): _display_name(s) for s in rendered}
-    data = {
-        "batch": str(report.get("source", "")) + "|" + str(out.name),
-        "clips": {
-            s["id"]: {
-                "name": _display_name(s),
-                "duration": float(s.get("duration") or 0.0),
-                "status": s.get("status"),
-            }
-            for s in rendered
-        },
-        "decisions": decisions.as_dict() if decisions else None,
-    }
+    names = {str(s["id"]): _display_name(s) for s in rendered + withdrawn}
+    data = _script_data(report, out, rendered + withdrawn, decisions)
     body = "\n".join(
         [
             _toolbar(report, len(rendered), len(refused)),
             '<main id="main">',
             _keys_help(),
-            _compilation(manifest, url, names, decisions),
+            review_compilation.section(manifest, url, names),
             _order_section(),
             _section(
                 "review",
@@ -133,6 +126,12 @@ def build_review(
                 f"Rejected by the pipeline ({len(refused)})",
                 [_rejected_card(s) for s in refused],
                 "No submission was rejected.",
+            ),
+            _section(
+                "withdrawn",
+                f"Consent withdrawn ({len(withdrawn)})",
+                [_rejected_card(s) for s in withdrawn],
+                "No contributor withdrew consent.",
             ),
             "</main>",
         ]
@@ -148,11 +147,29 @@ def build_review(
 # --------------------------------------------------------------------- data
 
 
+def _script_data(
+    report: dict[str, Any], out: Path, clips: list[dict[str, Any]], decisions: Decisions | None
+) -> dict[str, Any]:
+    """What the page's script starts from (withdrawn clips too, so their decisions are kept)."""
+    return {
+        "batch": str(report.get("source", "")) + "|" + str(out.name),
+        "clips": {
+            s["id"]: {
+                "name": _display_name(s),
+                "duration": float(s.get("duration") or 0.0),
+                "status": s.get("status"),
+            }
+            for s in clips
+        },
+        "decisions": decisions.as_dict() if decisions else None,
+    }
+
+
 def _pictures(
     out: Path, s: dict[str, Any], frame: tuple[int, int], url: UrlFor, inline: bool
 ) -> dict[str, str]:
     """``poster`` and ``sheet`` URLs of one clip (empty when they cannot be made)."""
-    key = f"{s['id']}-{s.get('render_key') or 'x'}"
+    key = _thumb_key(out, s)
     duration = float(s.get("duration") or 0.0)
     try:
         th = thumbs(
@@ -177,47 +194,22 @@ def _pictures(
     }
 
 
-def _manifest(out: Path) -> dict[str, Any] | None:
-    """The compilation's manifest, reduced to what the page shows; None if absent or unusable."""
-    path = out / "compilation" / "manifest.json"
-    try:
-        raw = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.warning("review page: ignoring %s: %s", path, exc)
-        return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("output"), str):
-        log.warning("review page: %s has no output; the preview is left out", path)
-        return None
-    segments = []
-    for seg in raw.get("segments") or []:
-        if not isinstance(seg, dict):
-            continue
-        try:
-            start = float(seg.get("start", 0.0))
-            duration = float(seg.get("duration") or 0.0)
-        except (TypeError, ValueError):
-            continue
-        segments.append(
-            {
-                "kind": str(seg.get("kind") or "clip"),
-                "id": seg.get("id"),
-                "label": str(seg.get("label") or seg.get("id") or seg.get("kind") or ""),
-                "start": start,
-                "duration": duration,
-            }
-        )
-    left_out = [x for x in raw.get("left_out") or [] if isinstance(x, dict)]
-    return {
-        "output": raw["output"],
-        "segments": segments,
-        "left_out": left_out,
-        "built_at": raw.get("built_at"),
-    }
+def _thumb_key(out: Path, s: dict[str, Any]) -> str:
+    return thumb_key(out / str(s["output"]), str(s["id"]), s.get("render_key"))
+
+
+def _withdrawn(s: dict[str, Any]) -> dict[str, Any]:
+    """What the page may show of a submission whose contributor withdrew consent.
+
+    No name, message, file name, warnings or clip: the id, the status and why.
+    """
+    keep = ("id", "status", "code", "reason", "consent", "duration", "submitted_at")
+    return {k: s.get(k) for k in keep}
 
 
 def _display_name(s: dict[str, Any]) -> str:
+    if s.get("consent") is False:
+        return f"Consent withdrawn ({s['id']})"
     name = s.get("name")
     return str(name) if name else f"No name given ({s.get('source') or s['id']})"
 
@@ -231,13 +223,6 @@ def _e(value: Any) -> str:
 
 def _lang_attr(lang: Any) -> str:
     return f' lang="{_e(lang)}"' if isinstance(lang, str) and _LANG.match(lang) else ""
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 def _toolbar(report: dict[str, Any], rendered: int, refused: int) -> str:
@@ -277,61 +262,6 @@ are off while you type in a text field; in a video player the arrow keys seek.</
 <p>Decisions are kept in this browser until you export them. Then run
 <code>reel review apply decisions.json --out OUTPUT_FOLDER</code>; the compilation
 uses only approved clips, in this order.</p></details>"""
-
-
-def _compilation(
-    manifest: dict[str, Any] | None,
-    url: UrlFor,
-    names: dict[str, str],
-    decisions: Decisions | None,
-) -> str:
-    if manifest is None:
-        return """<section id="compilation" aria-labelledby="comp-h">
-<h2 id="comp-h">Compilation</h2>
-<p class="empty">No compilation yet: run <code>reel compile --out OUTPUT_FOLDER</code>,
-then build this page again (<code>reel review build</code>).</p></section>"""
-    chapters = "".join(
-        f'<li><button type="button" data-seek="{seg["start"]:.3f}">'
-        f'<span class="t">{_clock(seg["start"])}</span> <span dir="auto">{_e(seg["label"])}</span>'
-        f"</button></li>"
-        for seg in manifest["segments"]
-    )
-    left = manifest["left_out"]
-    left_html = ""
-    if left:
-        items = "".join(
-            f'<li><span dir="auto">{_e(names.get(str(x.get("id")), x.get("id") or "?"))}</span>'
-            f": {_e(x.get('reason') or '')}</li>"
-            for x in left
-        )
-        left_html = (
-            f"<details><summary>{len(left)} left out of the compilation</summary>"
-            f"<ul>{items}</ul></details>"
-        )
-    built = f" · built {_e(manifest['built_at'])}" if manifest.get("built_at") else ""
-    if decisions and _later(decisions.applied_at, manifest.get("built_at")):
-        built += (
-            ' <strong class="stale">Decisions were applied after this compilation was built:'
-            " run <code>reel compile</code> again.</strong>"
-        )
-    chapters = chapters or '<li class="empty">No chapters</li>'
-    src = _e(url(manifest["output"]))
-    return f"""<section id="compilation" aria-labelledby="comp-h">
-<h2 id="comp-h">Compilation preview</h2>
-<p class="muted"><code>{_e(manifest["output"])}</code>{built}</p>
-<div class="preview">
-  <video id="compilation-video" controls preload="metadata" playsinline src="{src}"
-   aria-label="Compilation preview"></video>
-  <nav aria-label="Chapters"><h3>Chapters</h3><ol class="chapters">{chapters}</ol></nav>
-</div>{left_html}</section>"""
-
-
-def _later(a: Any, b: Any) -> bool:
-    """Whether ISO time ``a`` is after ``b`` (False when either is missing or unreadable)."""
-    try:
-        return datetime.fromisoformat(str(a)) > datetime.fromisoformat(str(b))
-    except (TypeError, ValueError):
-        return False
 
 
 def _order_section() -> str:

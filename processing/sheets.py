@@ -3,12 +3,14 @@
 One decode per clip pulls :data:`SHEET_FRAMES` evenly spaced frames (small,
 RGB); the poster is one of them at a larger size, the contact sheet is all of
 them tiled with their timestamps drawn by OpenCV. Both are small JPEGs cached
-next to the page under a name that includes the clip's render key, so each is
-built once per rendered clip.
+next to the page under a name that includes the clip's render key and file
+signature (:func:`thumb_key`), so each is built once per rendered clip and a
+clip rendered again never shows its old pictures (:func:`prune_pictures`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,33 @@ def thumbs(
     _write_jpeg(poster, frames[min(len(frames) - 1, len(frames) // 3)])
     _write_jpeg(sheet, contact_sheet(frames, times[: len(frames)]))
     return Thumbs(poster, sheet, times)
+
+
+def thumb_key(clip: Path, sid: str, render_key: str | None) -> str:
+    """Names a clip's pictures: its id, render key and the clip file's size and time.
+
+    A clip rendered again (blurred now, say) gets new pictures, never the old ones.
+    """
+    try:
+        st = clip.stat()
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = "missing"
+    return f"{sid}-{render_key or 'x'}-{hashlib.sha256(stamp.encode()).hexdigest()[:8]}"
+
+
+def prune_pictures(folder: Path, keys: set[str]) -> list[Path]:
+    """Delete the pictures in ``folder`` not named by ``keys`` (re-rendered, withdrawn, gone).
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for path in sorted(folder.glob("*.jpg")) if folder.is_dir() else []:
+        if path.name.rsplit("-", 1)[0] not in keys:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def contact_sheet(frames: list[np.ndarray], times: tuple[float, ...]) -> np.ndarray:

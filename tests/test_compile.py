@@ -29,7 +29,8 @@ def compiled(batch: Batch, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     shutil.copytree(batch.out, out)
     comp = compile_remembrance(out, batch.cfg)
     manifest = json.loads((out / "compilation" / "manifest.json").read_text("utf-8"))
-    assert manifest["output"] == f"compilation/{comp.output.name}"
+    # The set lives in its build's folder; the manifest (the pointer) names it.
+    assert manifest["output"] == f"compilation/{manifest['build']}/{comp.output.name}"
     return out, manifest
 
 
@@ -71,7 +72,7 @@ def test_chapters_line_up_with_the_segments(compiled: tuple[Path, dict]) -> None
         assert abs(float(chapter["start_time"]) - seg["start"]) <= 0.01
     assert segments[0]["kind"] == "title" and segments[-1]["kind"] == "end"
     assert segments[0]["label"] == "Title card"
-    listing = (out / "compilation" / f"remembrance-{manifest['year']}.chapters.txt").read_text()
+    listing = (_video(out, manifest).with_suffix(".chapters.txt")).read_text()
     assert listing.splitlines()[0] == "00:00 Title card"
     assert len(listing.splitlines()) == len(segments)
 
@@ -114,7 +115,7 @@ def test_only_consenting_clips_are_included_and_the_report_says_so(
 
 def test_subtitles_and_credits_follow_the_clips(batch: Batch, compiled: tuple[Path, dict]) -> None:
     out, manifest = compiled
-    folder = out / "compilation"
+    folder = _video(out, manifest).parent
     stem = f"remembrance-{manifest['year']}"
     clips = [s for s in manifest["segments"] if s["kind"] == "clip"]
     srt = (folder / f"{stem}.srt").read_text("utf-8")

@@ -72,7 +72,11 @@ def test_campaign_end_to_end_then_incremental_runs(prefect_server: str, tmp_path
     )
     assert state.is_completed(), state
     video = Path(state.result())
-    assert video.is_file() and video.parent == out / "compilation"
+    assert video.is_file() and video.parent.parent == out / "compilation"
+    assert (
+        video.relative_to(out).as_posix()
+        == json.loads((out / "compilation" / "manifest.json").read_text())["output"]
+    )
     report = json.loads((out / "report.json").read_text())
     statuses = sorted(e["status"] for e in report["submissions"])
     assert statuses == ["accepted", "accepted", "rejected"]

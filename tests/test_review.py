@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from processing.decisions import DecisionsError, apply_decisions, load_decisions
+from processing.freshness import built_from
 from processing.review import build_review
 from processing.verify import image_metadata_problems
 from tests import reviewgen as rg
@@ -175,10 +176,12 @@ def test_a_damaged_or_partial_manifest_does_not_break_the_page(out: Path) -> Non
     comp.mkdir()
     (comp / "manifest.json").write_text("{not json", "utf-8")
     assert "No compilation yet" in build_review(out).read_text("utf-8")
+    report = json.loads((out / "report.json").read_text("utf-8"))
     (comp / "manifest.json").write_text(
         json.dumps(
             {
                 "output": "compilation/remembrance-2027.mp4",
+                "built_from": built_from(report, [], out),
                 "segments": [
                     {"kind": "title", "start": 0, "duration": 6, "label": "Title <card>"},
                     {"kind": "clip", "id": "x", "start": "bad"},
@@ -192,6 +195,13 @@ def test_a_damaged_or_partial_manifest_does_not_break_the_page(out: Path) -> Non
     page = build_review(out).read_text("utf-8")
     assert 'data-seek="0.000"' in page and "Title &lt;card&gt;" in page
     assert 'data-seek="6.500"' in page and page.count("data-seek=") == 2
+    # A manifest that does not say what it was built from is never previewed.
+    legacy = json.loads((comp / "manifest.json").read_text("utf-8"))
+    del legacy["built_from"]
+    (comp / "manifest.json").write_text(json.dumps(legacy), "utf-8")
+    page = build_review(out).read_text("utf-8")
+    assert 'id="compilation-video"' not in page and "data-seek=" not in page
+    assert "older version that did not record its inputs" in page
 
 
 # ------------------------------------------------------------------ decisions

@@ -209,7 +209,9 @@ def test_bucket_to_bucket_round_trip_with_presigned_links(
     run_seconds = time.monotonic() - started
     assert run.returncode == 0, run.stderr
     printed = run.stdout
-    assert "compilation: s3://renders/2027/compilation/remembrance-2027.mp4" in printed
+    built = re.search(r"^compilation: s3://renders/2027/(compilation/\S+/remembrance-2027\.mp4)$",
+                      printed, re.M)  # fmt: skip
+    assert built, printed
 
     # Exactly as with folders: accepted clips, the rejected upload with its reason,
     # the compilation with every accepted clip, and nothing pointing at a missing object.
@@ -226,7 +228,9 @@ def test_bucket_to_bucket_round_trip_with_presigned_links(
 
     # Right content types; never a public grant.
     published = _objects(s3, "renders", "2027/")
-    comp = "2027/compilation/remembrance-2027"
+    manifest = json.loads(_get(s3, "2027/compilation/manifest.json"))
+    assert manifest["output"] == built[1]
+    comp = "2027/" + built[1].removesuffix(".mp4")
     for key in (
         f"{comp}.mp4", f"{comp}.srt", f"{comp}.vtt", f"{comp}.chapters.txt", f"{comp}.credits.txt",
         "2027/compilation/manifest.json", "2027/report.json", "2027/review/index.html",
@@ -283,7 +287,12 @@ def test_bucket_to_bucket_round_trip_with_presigned_links(
     assert "in s3://renders/2027/decisions.json" in capsys.readouterr().out
     fourth = _config(tmp_path, staging="fourth-machine")
     assert reel(["compile", "--out", RENDERS, "--config", str(fourth)]) == 0
-    assert "s3://renders/2027/compilation/remembrance-2027.mp4: 2 clips" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    rebuilt = json.loads(_get(s3, "2027/compilation/manifest.json"))
+    assert f"s3://renders/2027/{rebuilt['output']}: 2 clips" in printed
+    # One set in the bucket: the one the manifest names (the superseded set is gone).
+    sets = {k for k in _objects(s3, "renders", "2027/compilation/") if "/cards/" not in k}
+    assert sets == {"2027/compilation/manifest.json", *(f"2027/{f}" for f in rebuilt["files"])}
     report = _report(s3)
     assert report["compilation"]["clips"] == [ids[2], ids[0]]
     _assert_report_consistent(s3, report)

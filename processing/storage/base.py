@@ -115,6 +115,18 @@ class Output(abc.ABC):
         """
 
     @abc.abstractmethod
+    def listing(self, prefix: str) -> list[str]:
+        """Every published file whose path starts with ``prefix`` (``compilation/``)."""
+
+    @abc.abstractmethod
+    def remove(self, rels: Iterable[str]) -> None:
+        """Unpublish ``rels`` in the order given, and delete their local copies.
+
+        Files that are not published are skipped. Remove a pointer (a manifest)
+        before the files it names, so a reader never follows it to a gap.
+        """
+
+    @abc.abstractmethod
     def url_for(self, rel: str) -> str:
         """A link to ``rel`` for editors (a presigned URL for a remote output)."""
 

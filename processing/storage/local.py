@@ -90,6 +90,16 @@ class LocalOutput(Output):
     def publish(self, rels: Iterable[str]) -> None:
         return None
 
+    def listing(self, prefix: str) -> list[str]:
+        base = self.root / prefix.rpartition("/")[0]
+        found = [p for p in base.rglob("*") if p.is_file()] if base.is_dir() else []
+        rels = (p.relative_to(self.root).as_posix() for p in found)
+        return sorted(r for r in rels if r.startswith(prefix))
+
+    def remove(self, rels: Iterable[str]) -> None:
+        for rel in rels:
+            (self.root / rel).unlink(missing_ok=True)
+
     def url_for(self, rel: str) -> str:
         return (self.root / rel).resolve().as_uri()
 

@@ -325,6 +325,23 @@ class S3Output(_Client, Output):
             with translated("uploading", self.location(rel)):
                 upload_file(self.client, self.settings, local, self.bucket, self._key(rel), extra)
 
+    def listing(self, prefix: str) -> list[str]:
+        found = []
+        with translated("listing", shown(self.uri + prefix)):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                found += [obj["Key"][len(self.prefix) :] for obj in page.get("Contents", [])]
+        return sorted(rel for rel in found if rel and not rel.endswith("/"))
+
+    def remove(self, rels: Iterable[str]) -> None:
+        for rel in rels:
+            with translated("deleting", self.location(rel)):
+                # DeleteObject succeeds on a missing key: removal is idempotent.
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
+            (self.root / rel).unlink(missing_ok=True)
+
     def url_for(self, rel: str) -> str:
         """A presigned GET link valid for ``storage.presign_seconds`` (signed locally)."""
         with translated("signing a link to", self.location(rel)):

@@ -1,0 +1,129 @@
+"""The review page's compilation section: a preview only while the compilation is fresh.
+
+The manifest in force (:mod:`processing.compilation_set`) is compared with the
+report and the decisions (:func:`processing.freshness.assess`): a compilation
+older than the consents and decisions it depends on gets no player, no
+chapters and no link, only the reasons and what to run.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .compilation_set import MANIFEST, read_manifest
+from .freshness import assess
+
+log = logging.getLogger(__name__)
+
+UrlFor = Callable[[str], str]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def read_for_page(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The compilation's manifest, reduced to what the page shows; None if absent or unusable.
+
+    ``stale`` lists why it no longer matches the report and the decisions
+    (:func:`processing.freshness.assess`); such a compilation is not previewed.
+    """
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    raw = read_manifest(out)
+    if raw is None:
+        log.warning("review page: ignoring %s: unreadable or without an output", path)
+        return None
+    segments = []
+    for seg in raw.get("segments") or []:
+        if not isinstance(seg, dict):
+            continue
+        try:
+            start = float(seg.get("start", 0.0))
+            duration = float(seg.get("duration") or 0.0)
+        except (TypeError, ValueError):
+            continue
+        segments.append(
+            {
+                "kind": str(seg.get("kind") or "clip"),
+                "id": seg.get("id"),
+                "label": str(seg.get("label") or seg.get("id") or seg.get("kind") or ""),
+                "start": start,
+                "duration": duration,
+            }
+        )
+    left_out = [x for x in raw.get("left_out") or [] if isinstance(x, dict)]
+    stale = assess(raw, report, out)
+    return {
+        "output": raw["output"],
+        "segments": segments,
+        "left_out": left_out,
+        "built_at": raw.get("built_at"),
+        "stale": stale.harmful + stale.outdated,
+    }
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def section(
+    manifest: dict[str, Any] | None,
+    url: UrlFor,
+    names: dict[str, str],
+) -> str:
+    if manifest is None:
+        return """<section id="compilation" aria-labelledby="comp-h">
+<h2 id="comp-h">Compilation</h2>
+<p class="empty">No compilation yet: run <code>reel compile --out OUTPUT_FOLDER</code>,
+then build this page again (<code>reel review build</code>).</p></section>"""
+    if manifest["stale"]:
+        return _stale_compilation(manifest)
+    chapters = "".join(
+        f'<li><button type="button" data-seek="{seg["start"]:.3f}">'
+        f'<span class="t">{_clock(seg["start"])}</span> <span dir="auto">{_e(seg["label"])}</span>'
+        f"</button></li>"
+        for seg in manifest["segments"]
+    )
+    left = manifest["left_out"]
+    left_html = ""
+    if left:
+        items = "".join(
+            f'<li><span dir="auto">{_e(names.get(str(x.get("id")), x.get("id") or "?"))}</span>'
+            f": {_e(x.get('reason') or '')}</li>"
+            for x in left
+        )
+        left_html = (
+            f"<details><summary>{len(left)} left out of the compilation</summary>"
+            f"<ul>{items}</ul></details>"
+        )
+    built = f" · built {_e(manifest['built_at'])}" if manifest.get("built_at") else ""
+    chapters = chapters or '<li class="empty">No chapters</li>'
+    src = _e(url(manifest["output"]))
+    return f"""<section id="compilation" aria-labelledby="comp-h">
+<h2 id="comp-h">Compilation preview</h2>
+<p class="muted"><code>{_e(manifest["output"])}</code>{built}</p>
+<div class="preview">
+  <video id="compilation-video" controls preload="metadata" playsinline src="{src}"
+   aria-label="Compilation preview"></video>
+  <nav aria-label="Chapters"><h3>Chapters</h3><ol class="chapters">{chapters}</ol></nav>
+</div>{left_html}</section>"""
+
+
+def _stale_compilation(manifest: dict[str, Any]) -> str:
+    """No player, no chapters, no link: only why the compilation must be built again."""
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in manifest["stale"])
+    return f"""<section id="compilation" aria-labelledby="comp-h">
+<h2 id="comp-h">Compilation</h2>
+<p class="stale"><strong>The compilation in <code>{_e(manifest["output"])}</code> is older than
+the consents and decisions it depends on, so it is not previewed here.</strong> Run
+<code>reel compile --out OUTPUT_FOLDER</code> to build it again.</p>
+<ul class="stale-reasons">{reasons}</ul></section>"""
