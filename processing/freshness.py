@@ -45,9 +45,19 @@ class Staleness:
         return not self.harmful and not self.outdated
 
 
+#: Contributor text is recorded as a digest: the manifest is published, and an
+#: anonymous contributor's name must not travel in it.
+_DIGESTED = ("name", "message")
+
+
 def clip_state(entry: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a report entry the compilation depends on."""
-    return {k: entry.get(k) for k in STATE_FIELDS}
+    """The fields of a report entry the compilation depends on (text as digests)."""
+    state = {k: entry.get(k) for k in STATE_FIELDS}
+    for k in _DIGESTED:
+        text = state[k]
+        if isinstance(text, str):
+            state[k] = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return state
 
 
 def decisions_version(decisions: Decisions | None) -> str | None:
@@ -109,7 +119,8 @@ def _clip_problems(
         problems.append(f"clip {sid} is no longer accepted ({why})")
     if not isinstance(then, dict):
         return [*problems, f"clip {sid}: what it was built from is unreadable"]
-    changed = [k for k in STATE_FIELDS if k != "status" and then.get(k) != now.get(k)]
+    current = clip_state(now)
+    changed = [k for k in STATE_FIELDS if k != "status" and then.get(k) != current.get(k)]
     if changed:
         problems.append(f"clip {sid}: {', '.join(changed)} changed since it was built")
     return problems

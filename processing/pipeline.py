@@ -23,6 +23,7 @@ from . import ffmpeg, publish, quality, state
 from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
+from .consent import apply_consent, withdraw, withdrawn
 from .errors import FFmpegError, FFmpegTimeout, Rejection
 from .fsutil import remove_orphaned_parts, sha256_file
 from .health import audio_prefilters, check
@@ -102,6 +103,8 @@ def process_submission(
     clip = out / "clips" / f"{sub.id}.mp4"
     rkey = render_key(sub, cfg)
     dest = dest or LocalOutput(out)
+    if withdrawn(sub):
+        return withdraw(sub, out, dest, key)
     cached = reusable_record(out, clip, rkey, dest, sub.id)
     if cached is not None:
         entry = Entry.from_record(cached, sub, key)
@@ -112,7 +115,7 @@ def process_submission(
             state.write_record(
                 out, sub.id, {**cached, "flags": entry.flags, "quality": entry.quality}
             )
-        return _apply_consent(entry, cfg)
+        return apply_consent(entry, cfg)
     with slot():
         try:
             entry = _render(sub, source, out, cfg, workdir, on_progress, rkey)
@@ -288,19 +291,7 @@ def _render(
     entry.warnings = warnings
     quality.record(entry, measured, cfg, content=content, seconds=measure_seconds)
     state.write_record(out, sub.id, entry.as_dict())
-    return _apply_consent(entry, cfg)
-
-
-def _apply_consent(entry: Entry, cfg: Config) -> Entry:
-    """Rendered clips without ``consent: true`` are kept out of the compilation."""
-    if cfg.compilation.require_consent and entry.consent is not True:
-        entry.status = "excluded"
-        entry.code = "no_consent"
-        entry.reason = (
-            'The sidecar does not say "consent": true, and compilation.require_consent '
-            "is on: the clip is rendered for review but left out of the compilation."
-        )
-    return entry
+    return apply_consent(entry, cfg)
 
 
 def process_batch(

@@ -210,6 +210,8 @@ def _withdrawn(s: dict[str, Any]) -> dict[str, Any]:
 def _display_name(s: dict[str, Any]) -> str:
     if s.get("consent") is False:
         return f"Consent withdrawn ({s['id']})"
+    if s.get("anonymize"):  # the page is published: an anonymous contributor stays unnamed
+        return f"Anonymous ({s['id']})"
     name = s.get("name")
     return str(name) if name else f"No name given ({s.get('source') or s['id']})"
 
@@ -294,7 +296,8 @@ def _meta(s: dict[str, Any]) -> str:
         parts.append("consent given" if s.get("consent") else "no consent")
     if s.get("anonymize"):
         parts.append("asked to be anonymized")
-    parts.append(f"<code>{_e(s.get('source') or '')}</code>")
+    if not s.get("anonymize"):  # an upload's file name may be the contributor's name
+        parts.append(f"<code>{_e(s.get('source') or '')}</code>")
     return '<p class="meta">' + " · ".join(parts) + "</p>"
 
 
@@ -311,7 +314,7 @@ def _text_blocks(s: dict[str, Any]) -> str:
             f'<p class="reason reason-{_e(s.get("status"))}" dir="auto">'
             f"<strong>{what}:</strong> {_e(s['reason'])}</p>"
         )
-    warnings = [w for w in s.get("warnings") or [] if isinstance(w, str)]
+    warnings = [_unnamed(w, s) for w in s.get("warnings") or [] if isinstance(w, str)]
     if warnings:
         out.append(
             '<ul class="warnings" aria-label="Warnings">'
@@ -319,6 +322,18 @@ def _text_blocks(s: dict[str, Any]) -> str:
             + "</ul>"
         )
     return "".join(out)
+
+
+def _unnamed(text: str, s: dict[str, Any]) -> str:
+    """``text`` without the upload names of an anonymous contributor (names can identify)."""
+    if not s.get("anonymize"):
+        return text
+    copies = s.get("copies")
+    copies = copies if isinstance(copies, list) else []
+    keys = {s.get("source"), *(c.get("source") for c in copies if isinstance(c, dict))}
+    for key in sorted((k for k in keys if isinstance(k, str) and k), key=len, reverse=True):
+        text = text.replace(key, "an upload")
+    return text
 
 
 def _flags(s: dict[str, Any], names: dict[str, str]) -> str:

@@ -302,9 +302,12 @@ def test_withdrawn_consent_between_cached_runs_unnames_the_person(
     published = _named_in_publication(out)
     assert "Supporter 1" not in published and "Supporter 0" in published
     entry = {e["source"]: e for e in json.loads((out / "report.json").read_text())["submissions"]}
-    assert (entry["clip1.mp4"]["status"], entry["clip1.mp4"]["code"]) == ("excluded", "no_consent")
-    assert _clip_times(out) == rendered  # consent changed, pixels did not: nothing re-encoded
+    withdrawn = entry["clip1.mp4"]
+    assert (withdrawn["status"], withdrawn["code"]) == ("excluded", "consent_withdrawn")
+    # Her render is deleted; the other clip is reused, not re-encoded.
+    assert _clip_times(out) == {k: v for k, v in rendered.items() if withdrawn["id"] not in k}
 
     (src / "clip1.json").write_text(json.dumps({"name": "Supporter 1", "consent": True}))
     remembrance_campaign(params)
     assert "Supporter 1" in _named_in_publication(out)
+    assert len(_clip_times(out)) == 2

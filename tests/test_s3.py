@@ -742,3 +742,32 @@ def test_one_writer_per_bucket_output_by_a_conditional_lease(s3: Any, tmp_path: 
         assert crashed._put(if_match=crashed.etag) is False
         held = json.loads(s3.get_object(Bucket="renders", Key="2027/" + LEASE_NAME)["Body"].read())
         assert held["command"] == "rescue run"
+
+
+@pytest.mark.slow
+def test_a_withdrawal_deletes_every_object_that_showed_the_person(s3: Any, tmp_path: Path) -> None:
+    """Consent withdrawn: her clip, master, record, posters and the compilation leave the bucket."""
+    _seed(s3, tmp_path / "media", 2)
+    config = _config(tmp_path)
+    assert reel(["process", UPLOADS, "--out", RENDERS, "--config", str(config), "-q"]) == 0
+    assert reel(["compile", "--out", RENDERS, "--config", str(config)]) == 0
+    ids = {s["source"]: s["id"] for s in _report(s3)["submissions"]}
+    gone = ids["clip1.mp4"]
+
+    def naming(name: bytes) -> list[str]:
+        return [k for k in _objects(s3, "renders", "2027/") if name in _get(s3, k)]
+
+    def showing(sid: str) -> list[str]:
+        return [k for k in _objects(s3, "renders", "2027/") if sid in k]
+
+    assert naming(b"Supporter 1") and showing(gone)
+    body = json.dumps({"name": "Supporter 1", "consent": False}).encode()
+    s3.put_object(Bucket="uploads", Key="2027/clip1.json", Body=body)
+    assert reel(["process", UPLOADS, "--out", RENDERS, "--config", str(config), "-q"]) == 0
+
+    # The report keeps her entry for staff (withdrawn, no output); nothing else shows her.
+    assert [k for k in naming(b"Supporter 1") if not k.endswith("report.json")] == []
+    assert showing(gone) == []
+    [entry] = [s for s in _report(s3)["submissions"] if s["id"] == gone]
+    assert (entry["code"], entry["output"]) == ("consent_withdrawn", None)
+    assert naming(b"Supporter 0"), "the other contributor is still published"

@@ -131,6 +131,7 @@ def test_withdrawn_consent_leaves_nothing_published_that_names_the_person(
     assert _texts_naming(out, gone) == []
     assert not (out / "compilation" / "manifest.json").exists()
     assert not list((out / "review" / "media").glob(f"{sid}-*"))
+    assert not list((out / "clips").glob(f"{sid}.*")), "her render outlived the withdrawal"
     page = (out / "review" / "index.html").read_text("utf-8")
     assert f"../clips/{sid}.mp4" not in page  # no link to her clip either
     assert "Consent withdrawn" in page

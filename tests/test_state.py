@@ -215,18 +215,21 @@ def test_same_bytes_twice_the_most_protective_request_wins(tmp_path: Path) -> No
     reel(["compile", "--out", str(out)])
     published = _published_text(out)
     assert "Zarema" not in published and "Anonymous" in published
+    page = (out / "review" / "index.html").read_text("utf-8")
+    assert "Zarema" not in page and "please-hide-me" not in page and "Anonymous" in page
 
     # A later withdrawal by either copy takes the clip out of the next compilation.
     (src / "please-hide-me.json").write_text(json.dumps({"consent": False}), "utf-8")
     (entry,) = process_batch(LocalSource(src), out, cfg)
-    assert (entry.status, entry.code) == ("excluded", "no_consent")
-    assert entry.anonymize is False and entry.cached is False  # re-rendered with the name
+    assert (entry.status, entry.code) == ("excluded", "consent_withdrawn")
+    assert entry.output is None and not list((out / "clips").glob(f"{entry.id}.*"))
 
 
 def _published_text(out: Path) -> str:
     """Every text file of the compilation set (chapters, credits, SRT, VTT, manifest)."""
     folder = out / "compilation"
-    files = [p for p in folder.iterdir() if p.suffix in (".txt", ".srt", ".vtt", ".json")]
+    files = [p for p in folder.rglob("*") if p.suffix in (".txt", ".srt", ".vtt", ".json")]
+    assert any(p.suffix == ".srt" for p in files), "no subtitles published"
     assert files, "nothing published"
     return "\n".join(p.read_text("utf-8") for p in files)
 
