@@ -97,21 +97,24 @@ def folder_lock(out: Path, command: str, wait_seconds: float) -> Iterator[None]:
 def _acquire(path: Path, command: str, wait_seconds: float) -> TextIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = path.open("a+", encoding="utf-8")
-    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    started = time.monotonic()
+    deadline = started + max(wait_seconds, 0.0)
     told = False
     while True:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
-            who = describe(_read_info(path))
+            info = _read_info(path)
+            who = describe(info)
             if time.monotonic() >= deadline:
                 fh.close()
                 raise StateLocked(
                     f"{path.parent.parent} is in use by {who}; waited {wait_seconds:g} s "
                     "(orchestration.lock_wait_seconds): run again when it has finished"
                 ) from None
-            if not told:
+            # A holder writes who it is just after it takes the lock: give it a moment.
+            if not told and (info or time.monotonic() - started > 2 * POLL_SECONDS):
                 log.warning(
                     "%s is in use by %s: waiting up to %g s for it",
                     path.parent.parent,
