@@ -3,8 +3,9 @@
 The stages, each taking the previous one's value:
 
 1. :func:`scan` decodes the clip on the encode's own timeline (``fps=N:start_time=0``
-   after ffmpeg's auto-rotation), downscaled and grey, and looks for faces with
-   :class:`~processing.faces.FaceDetector` on every ``detect_every``-th frame.
+   after ffmpeg's auto-rotation), downscaled, and looks for every face with
+   :class:`~processing.faces.BlazeFace` (a CNN, whole frame and tiles) on every
+   ``detect_every``-th frame.
 2. :func:`mask_frames` turns the looks into one mask per output frame. Every box
    is enlarged by ``margin`` and held from the look before to the look after
    (and ``hold_seconds`` either side); between two looks the area swept by a
@@ -38,7 +39,7 @@ import numpy as np
 from . import ffmpeg
 from .config import Anonymize, Config
 from .errors import Rejection
-from .faces import Box, FaceDetector
+from .faces import BlazeFace, Box
 from .frames import FrameSpec, read_frames
 from .probe import VideoStream
 
@@ -55,6 +56,8 @@ class Look:
 
     frame: int
     boxes: tuple[Box, ...]
+    scores: tuple[float, ...] = ()
+    """The detector's confidence in each box (0-1); empty when unknown."""
 
 
 @dataclass(frozen=True)
@@ -103,35 +106,45 @@ def scan(
     fps: int,
     settings: Anonymize,
     *,
-    detector: FaceDetector | None = None,
+    detector: BlazeFace | None = None,
     timeout: float | None = None,
     log_file: Path | None = None,
 ) -> FaceScan:
-    """Look for faces on every ``settings.detect_every``-th frame, and on the last one.
-
-    The detector is set to find more rather than fewer faces (``min_neighbors=3``):
-    a false face costs a blurred patch, a missed one costs a contributor's safety.
+    """Look for every face on every ``settings.detect_every``-th frame, and on the last one.
 
     Frame ``i`` here is frame ``i`` of the encode (same ``fps`` filter, same
     start, same rotation), so the mask lines up with the picture.
     """
-    detector = detector or FaceDetector(min_neighbors=3)
+    detector = detector or BlazeFace(min_score=settings.min_score)
     size = analysis_grid(video.display_size, settings.analysis_width)
-    spec = FrameSpec(size[0], size[1], fps)
+    spec = FrameSpec(size[0], size[1], fps, gray=False)
     every = settings.detect_every
     looks: list[Look] = []
     pending: tuple[int, np.ndarray] | None = None
     started = time.monotonic()
+
+    def look(i: int, frame: np.ndarray) -> Look:
+        faces = detector.detect_faces(frame)
+        boxes = tuple(_int_box(f.box) for f in faces)
+        return Look(i, boxes, tuple(round(f.score, 3) for f in faces))
+
     stream = read_frames(path, spec, duration=frames / fps, timeout=timeout)
     for i, frame in enumerate(itertools.islice(stream, frames)):
         if i % every == 0:
-            looks.append(Look(i, tuple(detector.detect(frame))))
+            looks.append(look(i, frame))
             pending = None
         else:
             pending = (i, frame)  # one frame kept, for a look at the very end
     if pending is not None:
-        looks.append(Look(pending[0], tuple(detector.detect(pending[1]))))
+        looks.append(look(*pending))
     return FaceScan(size, frames, tuple(looks), time.monotonic() - started)
+
+
+def _int_box(box: tuple[float, float, float, float]) -> Box:
+    """A float ``(x, y, w, h)`` rounded outwards to whole pixels."""
+    x, y, w, h = box
+    x0, y0 = math.floor(x), math.floor(y)
+    return x0, y0, math.ceil(x + w) - x0, math.ceil(y + h) - y0
 
 
 def analysis_grid(display: tuple[int, int], width: int) -> tuple[int, int]:
@@ -146,11 +159,15 @@ def analysis_grid(display: tuple[int, int], width: int) -> tuple[int, int]:
 
 
 def _grow(box: Box, margin: float, size: tuple[int, int]) -> Rect:
-    """``box`` enlarged by ``margin`` of its size on every side, rounded outwards."""
+    """``box`` (a face) enlarged to the head: ``margin`` of its size on three sides, 1.6x on top.
+
+    BlazeFace's box runs from the brows to the chin; the hair above is as
+    identifying as the face, so the top gets more room.
+    """
     x, y, w, h = box
     mx, my = margin * w, margin * h
     width, height = size
-    x0, y0 = max(0, int(np.floor(x - mx))), max(0, int(np.floor(y - my)))
+    x0, y0 = max(0, int(np.floor(x - mx))), max(0, int(np.floor(y - 1.6 * my)))
     x1, y1 = min(width, int(np.ceil(x + w + mx))), min(height, int(np.ceil(y + h + my)))
     return x0, y0, x1, y1
 

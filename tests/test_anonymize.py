@@ -324,4 +324,4 @@ def test_margin_grows_the_box() -> None:
     found = _scan([(0, [(50, 30, 20, 20)])], 1)
     (mask,) = mask_frames(found, _settings(margin=0.5), 30)
     ys, xs = np.nonzero(mask)
-    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (40, 79, 20, 59)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (40, 79, 14, 59)
