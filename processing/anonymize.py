@@ -40,6 +40,7 @@ from . import ffmpeg
 from .config import Anonymize, Config
 from .errors import Rejection
 from .faces import BlazeFace, Box
+from .faces.uncertain import Span, is_cut, margin_for, whole_frame_spans
 from .frames import FrameSpec, read_frames
 from .probe import VideoStream
 
@@ -71,6 +72,8 @@ class FaceScan:
     looks: tuple[Look, ...]
     seconds: float
     """How long the detection pass took."""
+    cuts: tuple[int, ...] = ()
+    """Frames that start a new shot (a scene cut)."""
 
     @property
     def looks_with_faces(self) -> int:
@@ -87,6 +90,19 @@ class FaceMask:
     """No face was found, so the whole picture is blurred."""
     hidden_share: float
     """Average share of the picture that is blurred."""
+    fps: int = 30
+    uncertain: tuple[Span, ...] = ()
+    """Spans hidden whole because detection was in doubt (not counting a whole-clip blur)."""
+
+    def doubt_note(self) -> str:
+        """For staff: where the whole picture was blurred because detection was in doubt."""
+        if not self.uncertain:
+            return ""
+        spans = ", ".join(
+            f"{u.first / self.fps:.1f}-{(u.last + 1) / self.fps:.1f} s ({u.why})"
+            for u in self.uncertain[:4]
+        )
+        return f"anonymized: the whole picture is blurred where detection was in doubt: {spans}"
 
     def summary(self) -> dict[str, Any]:
         s = self.scan
@@ -96,6 +112,11 @@ class FaceMask:
             "whole_frame_blurred": self.whole_frame,
             "hidden_share": round(self.hidden_share, 3),
             "detection_seconds": round(s.seconds, 2),
+            "scene_cuts": len(s.cuts),
+            "uncertain_spans": [
+                [round(u.first / self.fps, 2), round((u.last + 1) / self.fps, 2), u.why]
+                for u in self.uncertain
+            ],
         }
 
 
@@ -128,16 +149,22 @@ def scan(
         boxes = tuple(_int_box(f.box) for f in faces)
         return Look(i, boxes, tuple(round(f.score, 3) for f in faces))
 
+    cuts: list[int] = []
+    previous: np.ndarray | None = None
     stream = read_frames(path, spec, duration=frames / fps, timeout=timeout)
     for i, frame in enumerate(itertools.islice(stream, frames)):
-        if i % every == 0:
+        cut = previous is not None and is_cut(previous, frame)
+        cuts += [i] if cut else []
+        previous = frame
+        # A new shot is looked at at once: the boxes of the last one say nothing about it.
+        if i % every == 0 or cut:
             looks.append(look(i, frame))
             pending = None
         else:
             pending = (i, frame)  # one frame kept, for a look at the very end
     if pending is not None:
         looks.append(look(*pending))
-    return FaceScan(size, frames, tuple(looks), time.monotonic() - started)
+    return FaceScan(size, frames, tuple(looks), time.monotonic() - started, tuple(cuts))
 
 
 def _int_box(box: tuple[float, float, float, float]) -> Box:
@@ -185,7 +212,13 @@ def _spans(found: FaceScan, settings: Anonymize, fps: int) -> list[tuple[int, in
     looks = found.looks
     last_frame = found.frames - 1
     hold = round(settings.hold_seconds * fps)
-    grown = [[_grow(b, settings.margin, found.size) for b in look.boxes] for look in looks]
+    grown = [
+        [
+            _grow(b, margin_for(score, settings.margin), found.size)
+            for b, score in itertools.zip_longest(look.boxes, look.scores[: len(look.boxes)])
+        ]
+        for look in looks
+    ]
     spans: list[tuple[int, int, Rect]] = []
     for j, look in enumerate(looks):
         before = looks[j - 1].frame if j > 0 else 0
@@ -235,11 +268,18 @@ def mask_frames(found: FaceScan, settings: Anonymize, fps: int) -> Iterator[np.n
     active: list[tuple[int, int, Rect]] = []
     pending = iter(spans)
     upcoming = next(pending, None)
+    whole = np.zeros(found.frames, bool)
+    for span in whole_frame_spans(found.looks, found.cuts, found.frames, fps):
+        whole[span.first : span.last + 1] = True
+    full = np.full((h, w), 255, np.uint8)
     for i in range(found.frames):
         while upcoming is not None and upcoming[0] <= i:
             active.append(upcoming)
             upcoming = next(pending, None)
         active = [s for s in active if s[1] >= i]
+        if whole[i]:
+            yield full
+            continue
         mask = base.copy()
         for _, _, (x0, y0, x1, y1) in active:
             mask[y0:y1, x0:x1] = 255
@@ -272,7 +312,8 @@ def write_mask(
         "-c:v", "ffv1", "-pix_fmt", "gray", "-f", "matroska", "-y", ffmpeg.input_path(dst),
     ]  # fmt: skip
     ffmpeg.feed(args, chunks(), timeout=timeout, log_file=log_file)
-    return FaceMask(dst, found, whole, total / max(1, found.frames))
+    doubt = () if whole else tuple(whole_frame_spans(found.looks, found.cuts, found.frames, fps))
+    return FaceMask(dst, found, whole, total / max(1, found.frames), fps, doubt)
 
 
 @contextlib.contextmanager

@@ -325,3 +325,33 @@ def test_margin_grows_the_box() -> None:
     (mask,) = mask_frames(found, _settings(margin=0.5), 30)
     ys, xs = np.nonzero(mask)
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (40, 79, 14, 59)
+
+
+# --------------------------------------------------------------------------- fail safe
+
+
+def test_a_face_lost_and_found_again_hides_the_whole_frame_for_that_span_only() -> None:
+    box = (40, 20, 20, 20)
+    looks = [(0, [box]), (10, [box]), (20, []), (30, [box]), (40, [box]), (50, [box])]
+    found = _scan(looks, 61)
+    masks = list(mask_frames(found, _settings(coverage="track", hold_seconds=0, margin=0), 30))
+    whole = [bool(m.all()) for m in masks]
+    assert whole == [10 <= i <= 30 for i in range(61)]
+
+
+def test_frames_around_a_scene_cut_are_hidden_whole() -> None:
+    found = FaceScan(
+        (160, 90), (31), (Look(0, ((40, 20, 20, 20),)), Look(15, ()), Look(30, ())), 0.0, (15,)
+    )
+    masks = list(mask_frames(found, _settings(coverage="track", hold_seconds=0, margin=0), 30))
+    assert [i for i, m in enumerate(masks) if m.all()] == [13, 14, 15, 16, 17]
+
+
+def test_a_weak_detection_gets_twice_the_margin() -> None:
+    sure = FaceScan((160, 90), 1, (Look(0, ((50, 30, 20, 20),), (0.9,)),), 0.0)
+    weak = FaceScan((160, 90), 1, (Look(0, ((50, 30, 20, 20),), (0.45,)),), 0.0)
+    settings = _settings(margin=0.25)
+    (m_sure,), (m_weak,) = mask_frames(sure, settings, 30), mask_frames(weak, settings, 30)
+    assert np.count_nonzero(m_weak) > 1.5 * np.count_nonzero(m_sure)
+    _, xs = np.nonzero(m_weak)
+    assert (xs.min(), xs.max()) == (40, 79)
