@@ -16,6 +16,7 @@ import pytest
 
 from processing.anonymize import FaceScan, Look, mask_frames
 from processing.config import Anonymize, Config, load_config
+from processing.faces.check import check_hidden
 from processing.normalize import fit
 from processing.pipeline import process_batch
 from processing.report import Entry
@@ -144,6 +145,17 @@ def test_a_render_without_anonymization_still_shows_the_face(plain: Rendered) ->
     size = (SMALL["width"], SMALL["height"])
     on_head, _, looked = _faces_on_the_head(plain.clip("face.mp4"), "face.mp4", size, every=3)
     assert len(on_head) >= MIN_INPUT_FACE_SHARE * looked, on_head
+
+
+def test_the_check_after_the_encode_finds_a_face_left_visible(plain: Rendered) -> None:
+    """The second look (Haar confirmed by the CNN close up; CenterFace) on a render hiding nothing."""
+    found = check_hidden(plain.clip("face.mp4"), (SMALL["width"], SMALL["height"]))
+    by_haar = {h.seconds for h in found.hits if h.detector == "haar+cnn"}
+    by_centerface = {h.seconds for h in found.hits if h.detector == "centerface"}
+    assert len(by_haar) >= found.frames // 2 >= 2, found.summary()
+    assert len(by_centerface) >= found.frames // 2 - 1 >= 2, found.summary()
+    assert found.reason().startswith("A face could still be seen at 00:00, 00:01")
+    assert found.reason().endswith("the clip was not published")
 
 
 @pytest.mark.slow
