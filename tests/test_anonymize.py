@@ -148,7 +148,7 @@ def test_a_render_without_anonymization_still_shows_the_face(plain: Rendered) ->
 
 
 def test_the_check_after_the_encode_finds_a_face_left_visible(plain: Rendered) -> None:
-    """The second look (Haar confirmed by the CNN close up; CenterFace) on a render hiding nothing."""
+    """The second look (Haar confirmed by the CNN close up; CenterFace) on an unmasked render."""
     found = check_hidden(plain.clip("face.mp4"), (SMALL["width"], SMALL["height"]))
     by_haar = {h.seconds for h in found.hits if h.detector == "haar+cnn"}
     by_centerface = {h.seconds for h in found.hits if h.detector == "centerface"}
