@@ -23,7 +23,7 @@ from processing.frames import FrameSpec, read_frames
 from tests import mediagen as mg
 
 TIMEOUT = 120.0
-#: Width faces are looked for at when counting them in a clip (the pipeline's default).
+#: Width the Haar detector looks for faces at when these tests count them in a clip.
 COUNT_WIDTH = 480
 
 
