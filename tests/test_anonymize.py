@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from skimage import data
 
 from processing.anonymize import FaceScan, Look, mask_frames
 from processing.config import Anonymize, Config, load_config
 from processing.faces.check import check_hidden
+from processing.faces.uncertain import is_cut
 from processing.normalize import fit
 from processing.pipeline import process_batch
 from processing.report import Entry
@@ -367,3 +369,10 @@ def test_a_weak_detection_gets_twice_the_margin() -> None:
     assert np.count_nonzero(m_weak) > 1.5 * np.count_nonzero(m_sure)
     _, xs = np.nonzero(m_weak)
     assert (xs.min(), xs.max()) == (40, 79)
+
+
+def test_a_scene_cut_is_told_from_motion() -> None:
+    photo = data.astronaut()
+    moved = np.roll(photo, 12, axis=1)  # a pan of 12 px between two frames
+    other = np.ascontiguousarray(photo[::-1, ::-1])  # another shot
+    assert not is_cut(photo, moved) and is_cut(photo, other)
