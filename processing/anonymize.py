@@ -3,8 +3,9 @@
 The stages, each taking the previous one's value:
 
 1. :func:`scan` decodes the clip on the encode's own timeline (``fps=N:start_time=0``
-   after ffmpeg's auto-rotation), downscaled and grey, and looks for faces with
-   :class:`~processing.faces.FaceDetector` on every ``detect_every``-th frame.
+   after ffmpeg's auto-rotation), downscaled, and looks for every face with
+   :class:`~processing.faces.BlazeFace` (a CNN, whole frame and tiles) on every
+   ``detect_every``-th frame.
 2. :func:`mask_frames` turns the looks into one mask per output frame. Every box
    is enlarged by ``margin`` and held from the look before to the look after
    (and ``hold_seconds`` either side); between two looks the area swept by a
@@ -38,7 +39,8 @@ import numpy as np
 from . import ffmpeg
 from .config import Anonymize, Config
 from .errors import Rejection
-from .faces import Box, FaceDetector
+from .faces import BlazeFace, Box
+from .faces.uncertain import Span, is_cut, margin_for, whole_frame_spans
 from .frames import FrameSpec, read_frames
 from .probe import VideoStream
 
@@ -55,6 +57,8 @@ class Look:
 
     frame: int
     boxes: tuple[Box, ...]
+    scores: tuple[float, ...] = ()
+    """The detector's confidence in each box (0-1); empty when unknown."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class FaceScan:
     looks: tuple[Look, ...]
     seconds: float
     """How long the detection pass took."""
+    cuts: tuple[int, ...] = ()
+    """Frames that start a new shot (a scene cut)."""
 
     @property
     def looks_with_faces(self) -> int:
@@ -84,6 +90,19 @@ class FaceMask:
     """No face was found, so the whole picture is blurred."""
     hidden_share: float
     """Average share of the picture that is blurred."""
+    fps: int = 30
+    uncertain: tuple[Span, ...] = ()
+    """Spans hidden whole because detection was in doubt (not counting a whole-clip blur)."""
+
+    def doubt_note(self) -> str:
+        """For staff: where the whole picture was blurred because detection was in doubt."""
+        if not self.uncertain:
+            return ""
+        spans = ", ".join(
+            f"{u.first / self.fps:.1f}-{(u.last + 1) / self.fps:.1f} s ({u.why})"
+            for u in self.uncertain[:4]
+        )
+        return f"anonymized: the whole picture is blurred where detection was in doubt: {spans}"
 
     def summary(self) -> dict[str, Any]:
         s = self.scan
@@ -93,6 +112,11 @@ class FaceMask:
             "whole_frame_blurred": self.whole_frame,
             "hidden_share": round(self.hidden_share, 3),
             "detection_seconds": round(s.seconds, 2),
+            "scene_cuts": len(s.cuts),
+            "uncertain_spans": [
+                [round(u.first / self.fps, 2), round((u.last + 1) / self.fps, 2), u.why]
+                for u in self.uncertain
+            ],
         }
 
 
@@ -103,42 +127,58 @@ def scan(
     fps: int,
     settings: Anonymize,
     *,
-    detector: FaceDetector | None = None,
+    detector: BlazeFace | None = None,
     timeout: float | None = None,
     log_file: Path | None = None,
 ) -> FaceScan:
-    """Look for faces on every ``settings.detect_every``-th frame, and on the last one.
-
-    The detector is set to find more rather than fewer faces (``min_neighbors=3``):
-    a false face costs a blurred patch, a missed one costs a contributor's safety.
+    """Look for every face on every ``settings.detect_every``-th frame, and on the last one.
 
     Frame ``i`` here is frame ``i`` of the encode (same ``fps`` filter, same
     start, same rotation), so the mask lines up with the picture.
     """
-    detector = detector or FaceDetector(min_neighbors=3)
+    detector = detector or BlazeFace(min_score=settings.min_score)
     size = analysis_grid(video.display_size, settings.analysis_width)
-    spec = FrameSpec(size[0], size[1], fps)
+    spec = FrameSpec(size[0], size[1], fps, gray=False)
     every = settings.detect_every
     looks: list[Look] = []
     pending: tuple[int, np.ndarray] | None = None
     started = time.monotonic()
+
+    def look(i: int, frame: np.ndarray) -> Look:
+        faces = detector.detect_faces(frame)
+        boxes = tuple(_int_box(f.box) for f in faces)
+        return Look(i, boxes, tuple(round(f.score, 3) for f in faces))
+
+    cuts: list[int] = []
+    previous: np.ndarray | None = None
     stream = read_frames(path, spec, duration=frames / fps, timeout=timeout)
     for i, frame in enumerate(itertools.islice(stream, frames)):
-        if i % every == 0:
-            looks.append(Look(i, tuple(detector.detect(frame))))
+        cut = previous is not None and is_cut(previous, frame)
+        cuts += [i] if cut else []
+        previous = frame
+        # A new shot is looked at at once: the boxes of the last one say nothing about it.
+        if i % every == 0 or cut:
+            looks.append(look(i, frame))
             pending = None
         else:
             pending = (i, frame)  # one frame kept, for a look at the very end
     if pending is not None:
-        looks.append(Look(pending[0], tuple(detector.detect(pending[1]))))
-    return FaceScan(size, frames, tuple(looks), time.monotonic() - started)
+        looks.append(look(*pending))
+    return FaceScan(size, frames, tuple(looks), time.monotonic() - started, tuple(cuts))
+
+
+def _int_box(box: tuple[float, float, float, float]) -> Box:
+    """A float ``(x, y, w, h)`` rounded outwards to whole pixels."""
+    x, y, w, h = box
+    x0, y0 = math.floor(x), math.floor(y)
+    return x0, y0, math.ceil(x + w) - x0, math.ceil(y + h) - y0
 
 
 def analysis_grid(display: tuple[int, int], width: int) -> tuple[int, int]:
     """Even size with ``display``'s aspect and at most the pixels of a 16:9 frame ``width`` wide.
 
-    A portrait clip is looked at as 270x480 rather than 480x854: a third of the
-    cost, and faces in portrait clips are large.
+    With the default 960, a portrait clip is looked at as 540x960: as many
+    pixels as a landscape one, so the detector's cost per frame is the same.
     """
     w, h = display
     k = min(1.0, math.sqrt(width * width * 9 / 16 / (w * h)))
@@ -146,11 +186,15 @@ def analysis_grid(display: tuple[int, int], width: int) -> tuple[int, int]:
 
 
 def _grow(box: Box, margin: float, size: tuple[int, int]) -> Rect:
-    """``box`` enlarged by ``margin`` of its size on every side, rounded outwards."""
+    """``box`` (a face) enlarged to the head: ``margin`` of its size on three sides, 1.6x on top.
+
+    BlazeFace's box runs from the brows to the chin; the hair above is as
+    identifying as the face, so the top gets more room.
+    """
     x, y, w, h = box
     mx, my = margin * w, margin * h
     width, height = size
-    x0, y0 = max(0, int(np.floor(x - mx))), max(0, int(np.floor(y - my)))
+    x0, y0 = max(0, int(np.floor(x - mx))), max(0, int(np.floor(y - 1.6 * my)))
     x1, y1 = min(width, int(np.ceil(x + w + mx))), min(height, int(np.ceil(y + h + my)))
     return x0, y0, x1, y1
 
@@ -168,7 +212,13 @@ def _spans(found: FaceScan, settings: Anonymize, fps: int) -> list[tuple[int, in
     looks = found.looks
     last_frame = found.frames - 1
     hold = round(settings.hold_seconds * fps)
-    grown = [[_grow(b, settings.margin, found.size) for b in look.boxes] for look in looks]
+    grown = [
+        [
+            _grow(b, margin_for(score, settings.margin), found.size)
+            for b, score in itertools.zip_longest(look.boxes, look.scores[: len(look.boxes)])
+        ]
+        for look in looks
+    ]
     spans: list[tuple[int, int, Rect]] = []
     for j, look in enumerate(looks):
         before = looks[j - 1].frame if j > 0 else 0
@@ -218,11 +268,18 @@ def mask_frames(found: FaceScan, settings: Anonymize, fps: int) -> Iterator[np.n
     active: list[tuple[int, int, Rect]] = []
     pending = iter(spans)
     upcoming = next(pending, None)
+    whole = np.zeros(found.frames, bool)
+    for span in whole_frame_spans(found.looks, found.cuts, found.frames, fps):
+        whole[span.first : span.last + 1] = True
+    full = np.full((h, w), 255, np.uint8)
     for i in range(found.frames):
         while upcoming is not None and upcoming[0] <= i:
             active.append(upcoming)
             upcoming = next(pending, None)
         active = [s for s in active if s[1] >= i]
+        if whole[i]:
+            yield full
+            continue
         mask = base.copy()
         for _, _, (x0, y0, x1, y1) in active:
             mask[y0:y1, x0:x1] = 255
@@ -255,7 +312,8 @@ def write_mask(
         "-c:v", "ffv1", "-pix_fmt", "gray", "-f", "matroska", "-y", ffmpeg.input_path(dst),
     ]  # fmt: skip
     ffmpeg.feed(args, chunks(), timeout=timeout, log_file=log_file)
-    return FaceMask(dst, found, whole, total / max(1, found.frames))
+    doubt = () if whole else tuple(whole_frame_spans(found.looks, found.cuts, found.frames, fps))
+    return FaceMask(dst, found, whole, total / max(1, found.frames), fps, doubt)
 
 
 @contextlib.contextmanager

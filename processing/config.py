@@ -96,6 +96,7 @@ class Anonymize:
     hold_seconds: float
     coverage: str
     no_face: str
+    min_score: float
     blur_cells: int
     voice: bool
     voice_pitch: float
@@ -372,6 +373,8 @@ def _validate(cfg: Config) -> None:
         )
     if not (0 <= anon.margin <= 2 and 0 <= anon.hold_seconds <= 10 and 2 <= anon.blur_cells <= 64):
         problems.append("anonymize.margin must be 0-2, hold_seconds 0-10, blur_cells 2-64")
+    if not 0.1 <= anon.min_score <= 0.9:
+        problems.append("anonymize.min_score must be between 0.1 and 0.9")
     if not 0.5 <= anon.voice_pitch <= 2 or anon.voice_pitch == 1:
         problems.append("anonymize.voice_pitch must be between 0.5 and 2, and not 1")
     if not 0 < lim.min_duration < lim.max_duration:

@@ -25,6 +25,7 @@ from .captions import CaptionSpec, shorten
 from .config import Config
 from .consent import apply_consent, withdraw, withdrawn
 from .errors import FFmpegError, FFmpegTimeout, Rejection
+from .faces.check import check_hidden
 from .fsutil import remove_orphaned_parts, sha256_file
 from .health import audio_prefilters, check
 from .loudness import SimulateFn, plan_gain
@@ -215,6 +216,15 @@ def _render(
             raise Rejection(
                 "output_check_failed", "The rendered clip failed its checks: " + "; ".join(problems)
             )
+        # A second detector, not the mask's, looks at the published picture (issue 13).
+        hidden = None
+        if anon:
+            out_size = (cfg.output.width, cfg.output.height)
+            hidden = check_hidden(clip, out_size, timeout=cfg.limits.timeout_for(plan.duration))
+        if hidden and not hidden.passed:
+            clip.unlink(missing_ok=True)
+            master_path(clip).unlink(missing_ok=True)
+            raise Rejection("face_visible", hidden.reason())
         clip_stat = clip.stat()
         # Quality flags and the output's loudness: one decode of the finished clip.
         content = plan.fg_size if plan.background else None
@@ -261,6 +271,9 @@ def _render(
         warnings.append("no audio track: silence added")
     if faces is not None and faces.whole_frame:
         warnings.append("anonymized: no face was found, so the whole picture is blurred")
+    if faces is not None and faces.doubt_note():
+        warnings.append(faces.doubt_note())
+    checked = hidden.summary() if hidden else {}
     entry = Entry(
         id=sub.id,
         source=key,
@@ -276,7 +289,7 @@ def _render(
         output_tp=loud.true_peak,
         scrub_check="passed",
         anonymization=(
-            {**faces.summary(), "voice_disguised": voice is not None} if faces else None
+            {**faces.summary(), **checked, "voice_disguised": voice is not None} if faces else None
         ),
         render_key=rkey,
         streams={

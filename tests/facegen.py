@@ -8,7 +8,8 @@ grows and is partly cut by the frame's edge, as in a hand-held selfie.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,7 +23,7 @@ from processing.frames import FrameSpec, read_frames
 from tests import mediagen as mg
 
 TIMEOUT = 120.0
-#: Width faces are looked for at when counting them in a clip (the pipeline's default).
+#: Width the Haar detector looks for faces at when these tests count them in a clip.
 COUNT_WIDTH = 480
 
 
@@ -31,26 +32,85 @@ HEAD_IN_PHOTO = (150, 20, 300, 190)
 _PHOTO_SIDE = 512
 
 
-def _placement(i: int, frames: int, size: tuple[int, int]) -> tuple[int, int, int]:
-    """Where frame ``i`` draws the photo: ``(x, y, side)`` (the photo is square)."""
-    w, h = size
-    t = i / max(1, frames - 1)
-    side = int(min(w, h) * (1.0 + 0.5 * t))
-    return int(-0.08 * w + 0.4 * w * t), int(-0.15 * side * t), side
-
-
 def head_box(i: int, frames: int, size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """Ground truth: where the head is on displayed frame ``i`` of a clip of ``size``."""
-    x, y, side = _placement(i, frames, size)
-    k = side / _PHOTO_SIDE
-    x0, y0, x1, y1 = HEAD_IN_PHOTO
-    return x + x0 * k, y + y0 * k, x + x1 * k, y + y1 * k
+    """Ground truth: where the head is on displayed frame ``i`` of :func:`make_face_clip`."""
+    scene = Scene((moving_zooming(size),))
+    return head_boxes(scene, i / max(1, frames - 1))[0]
 
 
-def _display_frames(size: tuple[int, int], frames: int) -> Iterator[np.ndarray]:
-    """BGR frames of the astronaut moving right and zooming in over a soft pattern."""
+@dataclass(frozen=True)
+class Person:
+    """One photo in a scene: where it is at ``t`` (0-1 over the clip), as ``(x, y, side, angle)``.
+
+    ``x, y`` is the photo's top-left corner, ``side`` its size in pixels of the
+    displayed frame, ``angle`` an anticlockwise tilt in degrees about its centre.
+    """
+
+    place: Callable[[float], tuple[float, float, float, float]]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """People over a soft moving pattern, with the light of the whole frame."""
+
+    people: tuple[Person, ...]
+    gain: float = 1.0
+    """Contrast (1 = as shot): dim light is a low gain and offset."""
+    offset: float = 0.0
+    backlit: bool = False
+    """A bright window behind: the background near white, the people darker."""
+
+
+def moving_zooming(size: tuple[int, int]) -> Person:
+    """The single moving, zooming face of :func:`make_face_clip`."""
+
+    def place(t: float) -> tuple[float, float, float, float]:
+        w, h = size
+        side = int(min(w, h) * (1.0 + 0.5 * t))
+        return int(-0.08 * w + 0.4 * w * t), int(-0.15 * side * t), side, 0.0
+
+    return Person(place)
+
+
+def head_boxes(scene: Scene, t: float) -> list[tuple[float, float, float, float]]:
+    """Ground truth: every head's ``(x0, y0, x1, y1)`` at ``t``; a tilted head's bounding box."""
+    boxes = []
+    for person in scene.people:
+        x, y, side, angle = person.place(t)
+        k = side / _PHOTO_SIDE
+        x0, y0, x1, y1 = HEAD_IN_PHOTO
+        corners = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], np.float32) * k
+        c = side / 2
+        turn = cv2.getRotationMatrix2D((c, c), angle, 1.0)
+        pts = corners @ turn[:, :2].T + turn[:, 2] + (x, y)
+        boxes.append((*pts.min(axis=0), *pts.max(axis=0)))
+    return boxes
+
+
+def _paste(bg: np.ndarray, photo: np.ndarray, place: tuple[float, float, float, float]) -> None:
+    """Draw ``photo`` (square, BGR) onto ``bg`` at ``place``, tilted, clipped by the frame."""
+    x, y, side, angle = (int(place[0]), int(place[1]), int(place[2]), place[3])
+    h, w = bg.shape[:2]
+    pic = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    alpha = np.full((side, side), 255, np.uint8)
+    if angle:
+        turn = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+        pic = cv2.warpAffine(pic, turn, (side, side), flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpAffine(alpha, turn, (side, side), flags=cv2.INTER_LINEAR)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + side, w), min(y + side, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    a = alpha[y0 - y : y1 - y, x0 - x : x1 - x, None].astype(np.float32) / 255
+    part = pic[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)
+    bg[y0:y1, x0:x1] = (a * part + (1 - a) * bg[y0:y1, x0:x1]).astype(np.uint8)
+
+
+def scene_frames(scene: Scene, size: tuple[int, int], frames: int) -> Iterator[np.ndarray]:
+    """BGR frames of ``scene``'s people over a soft moving pattern."""
     w, h = size
     photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    if scene.backlit:
+        photo = cv2.convertScaleAbs(photo, alpha=0.35, beta=0)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     for i in range(frames):
         t = i / max(1, frames - 1)
@@ -61,11 +121,12 @@ def _display_frames(size: tuple[int, int], frames: int) -> Iterator[np.ndarray]:
                 np.full_like(xx, 110),
             ],
             axis=-1,
-        ).astype(np.uint8)
-        x, y, side = _placement(i, frames, size)
-        photo_i = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + side, w), min(y + side, h)
-        bg[y0:y1, x0:x1] = photo_i[y0 - y : y1 - y, x0 - x : x1 - x]
+        )
+        bg = (bg * 0.3 + 175 if scene.backlit else bg).astype(np.uint8)
+        for person in scene.people:
+            _paste(bg, photo, person.place(t))
+        if scene.gain != 1.0 or scene.offset:
+            bg = cv2.convertScaleAbs(bg, alpha=scene.gain, beta=scene.offset)
         yield bg
 
 
@@ -77,8 +138,9 @@ def make_face_clip(
     fps: int = 30,
     clockwise: int = 0,
     lufs: float = -24.0,
+    scene: Scene | None = None,
 ) -> Path:
-    """An MP4 of a moving, zooming face with the speech-like voice of :mod:`tests.mediagen`.
+    """An MP4 of ``scene`` (a moving, zooming face) with the voice of :mod:`tests.mediagen`.
 
     Args:
         path: Output .mp4.
@@ -88,6 +150,7 @@ def make_face_clip(
         clockwise: Store the picture turned and add a display matrix that turns
             it back (90 or 270: a phone's portrait clip), like :func:`mg.make_portrait_rotated`.
         lufs: Loudness of the voice.
+        scene: What is filmed; by default one face moving right and zooming in.
 
     Returns:
         ``path``.
@@ -96,9 +159,10 @@ def make_face_clip(
     w, h = size
     stored = (h, w) if clockwise in (90, 270) else (w, h)
     turns = {0: 0, 90: 1, 180: 2, 270: 3}[clockwise]  # np.rot90 turns anticlockwise
+    scene = scene or Scene((moving_zooming(size),))
 
     def chunks() -> Iterator[bytes]:
-        for frame in _display_frames(size, frames):
+        for frame in scene_frames(scene, size, frames):
             yield np.ascontiguousarray(np.rot90(frame, turns)).tobytes()
 
     with tempfile.TemporaryDirectory(prefix="facegen-") as tmp:

@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from skimage import data
 
 from processing.anonymize import FaceScan, Look, mask_frames
 from processing.config import Anonymize, Config, load_config
+from processing.faces.check import check_hidden
+from processing.faces.uncertain import is_cut
 from processing.normalize import fit
 from processing.pipeline import process_batch
 from processing.report import Entry
@@ -144,6 +147,17 @@ def test_a_render_without_anonymization_still_shows_the_face(plain: Rendered) ->
     size = (SMALL["width"], SMALL["height"])
     on_head, _, looked = _faces_on_the_head(plain.clip("face.mp4"), "face.mp4", size, every=3)
     assert len(on_head) >= MIN_INPUT_FACE_SHARE * looked, on_head
+
+
+def test_the_check_after_the_encode_finds_a_face_left_visible(plain: Rendered) -> None:
+    """The second look (Haar confirmed by the CNN close up; CenterFace) on an unmasked render."""
+    found = check_hidden(plain.clip("face.mp4"), (SMALL["width"], SMALL["height"]))
+    by_haar = {h.seconds for h in found.hits if h.detector == "haar+cnn"}
+    by_centerface = {h.seconds for h in found.hits if h.detector == "centerface"}
+    assert len(by_haar) >= found.frames // 2 >= 2, found.summary()
+    assert len(by_centerface) >= found.frames // 2 - 1 >= 2, found.summary()
+    assert found.reason().startswith("A face could still be seen at 00:00, 00:01")
+    assert found.reason().endswith("the clip was not published")
 
 
 @pytest.mark.slow
@@ -324,4 +338,41 @@ def test_margin_grows_the_box() -> None:
     found = _scan([(0, [(50, 30, 20, 20)])], 1)
     (mask,) = mask_frames(found, _settings(margin=0.5), 30)
     ys, xs = np.nonzero(mask)
-    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (40, 79, 20, 59)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (40, 79, 14, 59)
+
+
+# --------------------------------------------------------------------------- fail safe
+
+
+def test_a_face_lost_and_found_again_hides_the_whole_frame_for_that_span_only() -> None:
+    box = (40, 20, 20, 20)
+    looks = [(0, [box]), (10, [box]), (20, []), (30, [box]), (40, [box]), (50, [box])]
+    found = _scan(looks, 61)
+    masks = list(mask_frames(found, _settings(coverage="track", hold_seconds=0, margin=0), 30))
+    whole = [bool(m.all()) for m in masks]
+    assert whole == [10 <= i <= 30 for i in range(61)]
+
+
+def test_frames_around_a_scene_cut_are_hidden_whole() -> None:
+    found = FaceScan(
+        (160, 90), (31), (Look(0, ((40, 20, 20, 20),)), Look(15, ()), Look(30, ())), 0.0, (15,)
+    )
+    masks = list(mask_frames(found, _settings(coverage="track", hold_seconds=0, margin=0), 30))
+    assert [i for i, m in enumerate(masks) if m.all()] == [13, 14, 15, 16, 17]
+
+
+def test_a_weak_detection_gets_twice_the_margin() -> None:
+    sure = FaceScan((160, 90), 1, (Look(0, ((50, 30, 20, 20),), (0.9,)),), 0.0)
+    weak = FaceScan((160, 90), 1, (Look(0, ((50, 30, 20, 20),), (0.45,)),), 0.0)
+    settings = _settings(margin=0.25)
+    (m_sure,), (m_weak,) = mask_frames(sure, settings, 30), mask_frames(weak, settings, 30)
+    assert np.count_nonzero(m_weak) > 1.5 * np.count_nonzero(m_sure)
+    _, xs = np.nonzero(m_weak)
+    assert (xs.min(), xs.max()) == (40, 79)
+
+
+def test_a_scene_cut_is_told_from_motion() -> None:
+    photo = data.astronaut()
+    moved = np.roll(photo, 12, axis=1)  # a pan of 12 px between two frames
+    other = np.ascontiguousarray(photo[::-1, ::-1])  # another shot
+    assert not is_cut(photo, moved) and is_cut(photo, other)
