@@ -33,6 +33,10 @@ PER_SECOND = 4.0
 CHECK_WIDTH = 960
 #: The CNN's confidence that confirms a Haar box, or finds a face on its own.
 CONFIRM_SCORE = 0.5
+#: Smallest box (pixels of the checked frame) taken for a face: below it no face can be
+#: recognised (12 px here is 24 px of a 1080p picture, under half of the smallest face the
+#: mask is made for), and on small outputs the detectors fire on texture of that size.
+MIN_FACE_PX = 12
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ def check_hidden(
             else:
                 unconfirmed += 1
         # Boxes under half the smallest face the mask is made for are texture, not faces.
-        smallest = cnn.min_face * max(rgb.shape[:2]) / 2
+        smallest = max(cnn.min_face * max(rgb.shape[:2]) / 2, MIN_FACE_PX)
         hits += [Hit(t, b, "cnn") for b in cnn.detect(rgb) if b[2] >= smallest]
         if n % 2 == 1:  # frames 1, 3, 5, ...: two a second at the default rate
             half_size = (spec.width // 2, spec.height // 2)
@@ -155,5 +159,6 @@ def check_hidden(
             hits += [
                 Hit(t, (2 * x, 2 * y, 2 * bw, 2 * bh), "centerface")
                 for x, y, bw, bh in centerface.detect(half)
+                if 2 * bw >= MIN_FACE_PX
             ]
     return FaceCheck(n, tuple(hits), time.monotonic() - started, unconfirmed)
