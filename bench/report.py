@@ -362,7 +362,7 @@ def _faces(f: dict[str, Any]) -> list[str]:
     worst = [
         f"{name}: " + ", ".join(f"{k} {c['frames_with_a_visible_face']}" for k, c in
                                 p["per_clip"].items() if c["frames_with_a_visible_face"])
-        for name, p in f["pipelines"].items()
+        for name, p in f["pipelines"].items() if p["frames_with_a_visible_face"]
     ]  # fmt: skip
-    lines += ["", "Clips with a visible face, per pipeline: " + "; ".join(worst) + "."]
+    lines += ["", "Clips with a visible face, per pipeline: " + ("; ".join(worst) or "none") + "."]
     return lines
