@@ -39,6 +39,7 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
             "sizes": (10, 50, 100), "incremental_clips": 50, "scale_out_clips": 10,
             "scale_out_rounds": 1,
         },
+        "faces": {"duration": 2.0},
     },
     "smoke": {
         "per-clip": {
@@ -53,9 +54,10 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "batch": {
             "sizes": (1, 2), "incremental_clips": 2, "scale_out_clips": 1, "scale_out_rounds": 1,
         },
+        "faces": {"duration": 1.0, "scenes": ("two.mp4",)},
     },
 }  # fmt: skip
-SECTIONS = ("per-clip", "assembly", "batch")
+SECTIONS = ("per-clip", "assembly", "batch", "faces")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PREFECT_HOME"] = str(work / "prefect-home")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-    from bench import assembly, batch, per_clip
+    from bench import assembly, batch, faces, per_clip
     from bench.common import dump, machine
     from bench.report import targets, write_markdown
 
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             section = per_clip.bench(work, log=log, **plan[name])
         elif name == "assembly":
             section = assembly.bench(work, log=log, **plan[name])
+        elif name == "faces":
+            section = faces.bench(work, log=log, **plan[name])
         else:
             section = batch.bench(work, log=log, **plan[name])
         timings[name] = round(time.monotonic() - t, 1)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from . import review_compilation, state
+from . import review_compilation, review_faces, state
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
 from .errors import FFmpegError
 from .fsutil import atomic_output
@@ -403,6 +403,7 @@ def _card(s: dict[str, Any], pics: dict[str, str], url: UrlFor, names: dict[str,
 <video controls preload="metadata" playsinline src="{_e(url(str(s["output"])))}"{poster}
  aria-label="Clip: {name}"></video>
 {sheet}
+{review_faces.anonymization_block(s)}
 {_flags(s, names)}
 {_text_blocks(s)}
 <div class="actions" role="group" aria-label="Decision for {name}">

@@ -47,6 +47,30 @@ class Person:
     """
 
     place: Callable[[float], tuple[float, float, float, float]]
+    yaw: Callable[[float], float] | None = None
+    """Degrees the flat photo is turned about the head's vertical axis at ``t`` (:func:`turned`)."""
+
+
+def turned(side: int, yaw: float) -> np.ndarray:
+    """The homography showing the ``side``-pixel photo turned ``yaw`` degrees about a vertical axis.
+
+    The photo is a flat card rotated about the vertical line through the head's
+    centre and seen in perspective (focal length twice its side): the near half
+    widens a little, the far half narrows and shrinks, the whole width shrinks by
+    about cos(yaw). At 60-75 degrees this is what a detector sees of a head
+    turned most of the way to profile, but it is a foreshortened frontal face,
+    not a real profile (no nose in silhouette, no ear): the only photo of a
+    person scikit-image ships is frontal.
+    """
+    k = side / _PHOTO_SIDE
+    cx, cy = (HEAD_IN_PHOTO[0] + HEAD_IN_PHOTO[2]) / 2 * k, side / 2
+    f, a = 2.0 * side, np.radians(yaw)
+    src = np.array([(0, 0), (side, 0), (side, side), (0, side)], np.float32)
+    dst = []
+    for x, y in src:
+        z = (x - cx) * np.sin(a)
+        dst.append((cx + f * (x - cx) * np.cos(a) / (f + z), cy + f * (y - cy) / (f + z)))
+    return cv2.getPerspectiveTransform(src, np.array(dst, np.float32))
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,8 @@ def head_boxes(scene: Scene, t: float) -> list[tuple[float, float, float, float]
         k = side / _PHOTO_SIDE
         x0, y0, x1, y1 = HEAD_IN_PHOTO
         corners = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], np.float32) * k
+        if person.yaw is not None:
+            corners = cv2.perspectiveTransform(corners[None], turned(int(side), person.yaw(t)))[0]
         c = side / 2
         turn = cv2.getRotationMatrix2D((c, c), angle, 1.0)
         pts = corners @ turn[:, :2].T + turn[:, 2] + (x, y)
@@ -87,12 +113,18 @@ def head_boxes(scene: Scene, t: float) -> list[tuple[float, float, float, float]
     return boxes
 
 
-def _paste(bg: np.ndarray, photo: np.ndarray, place: tuple[float, float, float, float]) -> None:
-    """Draw ``photo`` (square, BGR) onto ``bg`` at ``place``, tilted, clipped by the frame."""
+def _paste(
+    bg: np.ndarray, photo: np.ndarray, place: tuple[float, float, float, float], yaw: float = 0.0
+) -> None:
+    """Draw ``photo`` (square, BGR) onto ``bg`` at ``place``, turned, tilted, clipped."""
     x, y, side, angle = (int(place[0]), int(place[1]), int(place[2]), place[3])
     h, w = bg.shape[:2]
     pic = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
     alpha = np.full((side, side), 255, np.uint8)
+    if yaw:
+        card = turned(side, yaw)
+        pic = cv2.warpPerspective(pic, card, (side, side), flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpPerspective(alpha, card, (side, side), flags=cv2.INTER_LINEAR)
     if angle:
         turn = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
         pic = cv2.warpAffine(pic, turn, (side, side), flags=cv2.INTER_LINEAR)
@@ -124,7 +156,7 @@ def scene_frames(scene: Scene, size: tuple[int, int], frames: int) -> Iterator[n
         )
         bg = (bg * 0.3 + 175 if scene.backlit else bg).astype(np.uint8)
         for person in scene.people:
-            _paste(bg, photo, person.place(t))
+            _paste(bg, photo, person.place(t), person.yaw(t) if person.yaw else 0.0)
         if scene.gain != 1.0 or scene.offset:
             bg = cv2.convertScaleAbs(bg, alpha=scene.gain, beta=scene.offset)
         yield bg

@@ -306,3 +306,23 @@ def tags(path: Path) -> dict[str, str]:
             out.setdefault(k.lower(), str(v))
             out[f"{i}:{k.lower()}"] = str(v)
     return out
+
+
+def f0_track(path: Path) -> np.ndarray:
+    """Fundamental frequency (Hz) per 40 ms window by autocorrelation; NaN where unvoiced."""
+    x = _pcm_mono(path)
+    rate = AUDIO_RATE
+    win = int(0.04 * rate)
+    lo, hi = rate // 300, rate // 70  # lags for 300..70 Hz
+    windows = x[: x.size // win * win].reshape(-1, win)
+    loud = np.sqrt((windows**2).mean(axis=1))
+    f0 = np.full(len(windows), np.nan)
+    for n, seg in enumerate(windows):
+        if loud[n] < np.median(loud):  # the syllables, not the pauses between them
+            continue
+        seg = seg - seg.mean()
+        ac = np.correlate(seg, seg, "full")[win - 1 :]
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.5 * ac[0]:
+            f0[n] = rate / lag
+    return f0

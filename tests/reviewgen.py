@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import cv2
@@ -189,3 +190,40 @@ def review_batch(tmp_path_factory: pytest.TempPathFactory) -> ReviewBatch:
         entries = process_batch(LocalSource(uploads, cfg.ingest.ignore), root / "out", cfg)
         _batch = ReviewBatch(uploads, root / "out", cfg, {e.source: e for e in entries})
     return _batch
+
+
+class AnonymizationShown(HTMLParser):
+    """What a review page shows in each card's anonymization block.
+
+    ``cards[id]`` holds ``"kind"`` (the block's ``data-kind``) and, per
+    ``data-key``, the texts of those elements in page order (a span's times
+    repeat), with ``hidden_share`` read from its ``data-value``.
+    """
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.cards: dict[str, dict[str, list[str] | str]] = {}
+        self._card: str | None = None
+        self._key: str | None = None
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "article":
+            self._card = a.get("data-id")
+            return
+        if self._card is None:
+            return
+        shown = self.cards.setdefault(self._card, {})
+        if a.get("data-kind"):
+            shown["kind"] = str(a["data-kind"])
+        key = a.get("data-key")
+        if key == "hidden_share":
+            shown.setdefault(key, []).append(str(a.get("data-value")))  # type: ignore[union-attr]
+        elif key:
+            self._key = key
+
+    def handle_data(self, data: str) -> None:
+        if self._card is not None and self._key is not None:
+            self.cards[self._card].setdefault(self._key, []).append(data.strip())  # type: ignore[union-attr]
+            self._key = None

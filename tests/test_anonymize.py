@@ -22,9 +22,11 @@ from processing.faces.uncertain import is_cut
 from processing.normalize import fit
 from processing.pipeline import process_batch
 from processing.report import Entry
+from processing.review import build_review
 from processing.storage import LocalSource
 from tests import measure
 from tests import mediagen as mg
+from tests import reviewgen as rg
 from tests.facegen import face_boxes, head_box, make_face_clip
 from tests.test_captions import NAME_BOX, needs_tesseract, ocr
 
@@ -225,26 +227,6 @@ def test_the_name_shown_is_anonymous(anonymized: Rendered, tmp_path: Path) -> No
     assert "Eileen" not in text and "Collins" not in text
 
 
-def _f0_track(path: Path) -> np.ndarray:
-    """Fundamental frequency (Hz) per 40 ms window by autocorrelation; NaN where unvoiced."""
-    x = measure._pcm_mono(path)
-    rate = measure.AUDIO_RATE
-    win = int(0.04 * rate)
-    lo, hi = rate // 300, rate // 70  # lags for 300..70 Hz
-    windows = x[: x.size // win * win].reshape(-1, win)
-    loud = np.sqrt((windows**2).mean(axis=1))
-    f0 = np.full(len(windows), np.nan)
-    for n, seg in enumerate(windows):
-        if loud[n] < np.median(loud):  # the syllables, not the pauses between them
-            continue
-        seg = seg - seg.mean()
-        ac = np.correlate(seg, seg, "full")[win - 1 :]
-        lag = lo + int(np.argmax(ac[lo:hi]))
-        if ac[lag] > 0.5 * ac[0]:
-            f0[n] = rate / lag
-    return f0
-
-
 @pytest.fixture(scope="module")
 def disguised(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     """A clip without any face, anonymized with the voice disguised.
@@ -262,7 +244,7 @@ def disguised(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
 
 def test_voice_is_disguised_in_pitch_and_lands_on_loudness_target(disguised: Rendered) -> None:
     src, out = disguised.uploads / "talk.mp4", disguised.clip("talk.mp4")
-    before, after = _f0_track(src), _f0_track(out)
+    before, after = measure.f0_track(src), measure.f0_track(out)
     n = min(len(before), len(after))
     ratios = after[:n] / before[:n]
     assert np.count_nonzero(np.isfinite(ratios)) > 20, "enough voiced windows to compare"
@@ -289,6 +271,38 @@ def test_a_clip_without_a_detectable_face_is_blurred_whole(disguised: Rendered) 
 
     sharp, blurred = detail(disguised.uploads / "talk.mp4"), detail(disguised.clip("talk.mp4"))
     assert sharp > 50 and blurred < 10, (sharp, blurred)
+
+
+#: The report's counts the review page shows as they are.
+SHOWN_COUNTS = ("looks", "looks_with_faces", "scene_cuts", "frames_checked", "faces_found")
+
+
+@pytest.mark.parametrize("which", ["anonymized", "disguised"])
+def test_the_review_page_shows_which_blur_and_the_check_counts(
+    request: pytest.FixtureRequest, which: str
+) -> None:
+    """Each anonymized card shows the report's numbers and the kind of blur; never a name.
+
+    ``anonymized`` clips show a face (faces blurred); ``disguised`` has none (blurred whole).
+    """
+    done: Rendered = request.getfixturevalue(which)
+    page = build_review(done.out).read_text("utf-8")
+    shown = rg.AnonymizationShown(page).cards
+    for key, entry in done.entries.items():
+        info, card = entry.anonymization, shown[entry.id]
+        assert info is not None
+        if which == "disguised":
+            assert card["kind"] == "whole-clip", card
+        else:
+            spans = info["uncertain_spans"]
+            assert card["kind"] == ("faces-and-spans" if spans else "faces"), card
+        for name in SHOWN_COUNTS:
+            assert card[name] == [str(info[name])], (name, card, info)
+        assert card["hidden_share"] == [str(info["hidden_share"])]
+        assert card.get("span_from", []) == [str(a) for a, _, _ in info["uncertain_spans"]]
+        assert card.get("span_to", []) == [str(b) for _, b, _ in info["uncertain_spans"]]
+        assert key not in page, f"the upload name {key} of an anonymous contributor is shown"
+    assert REAL_NAME not in page and "Eileen" not in page
 
 
 def test_no_face_can_hold_the_clip_back_instead(tmp_path: Path) -> None:

