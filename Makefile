@@ -75,8 +75,8 @@ test: setup-test
 	$(PY) -m pytest
 
 lint: setup-test
-	$(VENV)/bin/ruff check processing flows tests sample_media bench
-	$(VENV)/bin/ruff format --check processing flows tests sample_media bench
+	$(VENV)/bin/ruff check processing flows tests sample_media bench mediagen
+	$(VENV)/bin/ruff format --check processing flows tests sample_media bench mediagen
 	$(VENV)/bin/mypy
 
 bench: setup-test

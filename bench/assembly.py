@@ -61,7 +61,7 @@ def classify(tool: str, args: list[str]) -> str:
 
 def render_clip(folder: Path, seconds: float, cfg: Config) -> tuple[Path, dict[str, Any]]:
     """One normalized clip, rendered by the pipeline from a real-content upload."""
-    from tests import mediagen
+    import mediagen
 
     up = folder / "upload" / "clip.mp4"
     up.parent.mkdir(parents=True, exist_ok=True)

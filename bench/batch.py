@@ -52,7 +52,7 @@ def make_uploads(pool: Path, count: int) -> list[Path]:
     segment muxer at keyframes every :data:`UPLOAD_SECONDS`: every upload has
     its own pictures and bytes, for a fraction of the cost of one run each.
     """
-    from processing import ffmpeg
+    from processing import runner
 
     pool.mkdir(parents=True, exist_ok=True)
     w, h = UPLOAD_SIZE
@@ -62,7 +62,7 @@ def make_uploads(pool: Path, count: int) -> list[Path]:
     video = f"testsrc2=s={w}x{h}:r={fps}:d={total:g},hue=h=t*37"
     voice = "0.25*sin(2*PI*(150+40*sin(2*PI*0.3*t))*t)*(0.6+0.4*sin(2*PI*3.5*t))"
     audio = f"aevalsrc='{voice}':s=48000:d={total:g},pan=stereo|c0=c0|c1=c0"
-    ffmpeg.run(
+    runner.run(
         [
             "-v", "error", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio,
             "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast",

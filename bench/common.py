@@ -4,8 +4,8 @@
   min and max over its runs; a comparison is the ratio of A and B measured in
   the same round (A and B interleaved), summarized the same way.
 * :class:`FFmpegRecorder`: times every ffmpeg/ffprobe call the pipeline makes
-  in this process, by wrapping :func:`processing.ffmpeg.run` and
-  :func:`processing.ffmpeg.stream` (the project's only ways to run ffmpeg).
+  in this process, by wrapping :func:`processing.runner.run` and
+  :func:`processing.runner.stream` (the project's only ways to run ffmpeg).
 * :func:`write_ffmpeg_shim`: a ``REEL_FFMPEG`` stand-in that logs every
   command line and then execs the real ffmpeg, to count encodes in other
   processes (Prefect workers, Dask workers).
@@ -105,7 +105,7 @@ Classifier = Callable[[str, list[str]], str]
 
 @dataclass
 class FFmpegRecorder:
-    """Times every :mod:`processing.ffmpeg` call made in this process while active.
+    """Times every :mod:`processing.runner` call made in this process while active.
 
     ``classify(tool, args)`` names each call (``tool`` is ``"ffmpeg"`` or
     ``"ffprobe"``); the wrappers add two ``time.monotonic()`` calls per ffmpeg
@@ -117,9 +117,9 @@ class FFmpegRecorder:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[FFmpegRecorder]:
-        from processing import ffmpeg
+        from processing import runner
 
-        run, stream = ffmpeg.run, ffmpeg.stream
+        run, stream = runner.run, runner.stream
         lock = threading.Lock()
 
         def add(tool: str, args: Sequence[str], seconds: float) -> None:
@@ -127,7 +127,7 @@ class FFmpegRecorder:
                 self.calls.append(Call(self.classify(tool, list(args)), seconds, list(args)))
 
         def timed_run(args: Sequence[str], **kw: Any) -> tuple[str, str]:
-            tool = "ffprobe" if kw.get("tool") == ffmpeg.FFPROBE else "ffmpeg"
+            tool = "ffprobe" if kw.get("tool") == runner.FFPROBE else "ffmpeg"
             start = time.monotonic()
             try:
                 return run(args, **kw)
@@ -141,11 +141,11 @@ class FFmpegRecorder:
             finally:
                 add("ffmpeg", args, time.monotonic() - start)
 
-        ffmpeg.run, ffmpeg.stream = timed_run, timed_stream
+        runner.run, runner.stream = timed_run, timed_stream
         try:
             yield self
         finally:
-            ffmpeg.run, ffmpeg.stream = run, stream
+            runner.run, runner.stream = run, stream
 
     def take(self) -> list[Call]:
         """The calls recorded so far; the recorder starts empty again."""

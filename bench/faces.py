@@ -45,7 +45,7 @@ from processing.probe import probe
 
 # The scene clips are the tests' own; loaded at run time, so type checks stay on bench/.
 _scenes = importlib.import_module("tests.test_anonymize_scenes")
-_facegen = importlib.import_module("tests.facegen")
+_facegen = importlib.import_module("mediagen.faces")
 SCENES: dict[str, Any] = _scenes.SCENES
 head_boxes, make_face_clip = _facegen.head_boxes, _facegen.make_face_clip
 

@@ -73,7 +73,7 @@ def classify(tool: str, args: list[str]) -> str:
 
 def make_source(folder: Path, duration: float, size: tuple[int, int]) -> Path:
     """The upload: ``duration`` s of :data:`CONTENT` at ``size`` with a voice at -20 LUFS."""
-    from tests import mediagen
+    import mediagen
 
     src = folder / "upload" / "supporter.mp4"
     src.parent.mkdir(parents=True, exist_ok=True)

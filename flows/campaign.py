@@ -23,7 +23,7 @@ from prefect.futures import as_completed
 from prefect.states import State
 from prefect.tasks import Task
 
-from processing import ffmpeg, publish, state
+from processing import publish, runner, state
 from processing.assemble import compile_remembrance
 from processing.config import Config, load_config
 from processing.decisions import compile_order
@@ -184,7 +184,7 @@ def _configured(cfg: Config) -> None:
 def process_submissions(params: BatchParams) -> list[Entry]:
     """Health-check, normalize and caption every upload into the output folder."""
     source, out = params.source, params.out
-    ffmpeg.require_tools()
+    runner.require_tools()
     cfg = load_config(Path(params.config) if params.config else None)
     _configured(cfg)
     ensure_encode_limit(cfg)

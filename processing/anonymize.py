@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ffmpeg
+from . import runner
 from .config import Anonymize, Config
 from .errors import Rejection
 from .faces import BlazeFace, Box
@@ -309,9 +309,9 @@ def write_mask(
     args = [
         "-v", "error",
         "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{w}x{h}", "-r", str(fps), "-i", "pipe:0",
-        "-c:v", "ffv1", "-pix_fmt", "gray", "-f", "matroska", "-y", ffmpeg.input_path(dst),
+        "-c:v", "ffv1", "-pix_fmt", "gray", "-f", "matroska", "-y", runner.input_path(dst),
     ]  # fmt: skip
-    ffmpeg.feed(args, chunks(), timeout=timeout, log_file=log_file)
+    runner.feed(args, chunks(), timeout=timeout, log_file=log_file)
     doubt = () if whole else tuple(whole_frame_spans(found.looks, found.cuts, found.frames, fps))
     return FaceMask(dst, found, whole, total / max(1, found.frames), fps, doubt)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import compilation_set, ffmpeg, freshness, state
+from . import compilation_set, freshness, runner, state
 from .cards import render_card
 from .compilation_checks import check_compilation
 from .compilation_files import manifest, write_sidecars
@@ -230,17 +230,17 @@ def _concat_copy(segments: list[Segment], dst: Path, cfg: Config) -> None:
         listing.write_text("\n".join(lines) + "\n", "utf-8")
         chapters = Path(tmp) / "chapters.ffmeta"
         chapters.write_text(ffmetadata(segments), "utf-8")
-        args = ["-f", "concat", "-safe", "0", "-i", ffmpeg.input_path(listing)]
-        args += ["-i", ffmpeg.input_path(chapters)]
+        args = ["-f", "concat", "-safe", "0", "-i", runner.input_path(listing)]
+        args += ["-i", runner.input_path(chapters)]
         graph = []
         for k, seg in enumerate(segments):
             samples = round(round(seg.duration * fps) * rate / fps)
             master = master_path(seg.path)
             if seg.kind == "clip" and master.is_file():
-                args += ["-i", ffmpeg.input_path(master)]
+                args += ["-i", runner.input_path(master)]
                 graph.append(f"[{k + 2}:a:0]atrim=end_sample={samples},asetpts=N/SR/TB[a{k}]")
             else:
-                args += ["-i", ffmpeg.input_path(seg.path)]
+                args += ["-i", runner.input_path(seg.path)]
                 graph.append(
                     f"[{k + 2}:a:0]aresample={rate},apad,atrim=end_sample={samples},"
                     f"asetpts=N/SR/TB[a{k}]"
@@ -250,7 +250,7 @@ def _concat_copy(segments: list[Segment], dst: Path, cfg: Config) -> None:
         script = Path(tmp) / "audio.graph"
         script.write_text(";\n".join(graph), "utf-8")
         out = cfg.output
-        ffmpeg.run(
+        runner.run(
             [
                 *args,
                 "-filter_complex_script", str(script),
@@ -262,7 +262,7 @@ def _concat_copy(segments: list[Segment], dst: Path, cfg: Config) -> None:
                 "-c:a", "aac", "-profile:a", "aac_low", "-b:a", f"{out.audio_bitrate_kbps}k",
                 "-ar", str(rate), "-ac", "2",
                 "-fflags", "+bitexact", "-movflags", "+faststart",
-                "-f", "mp4", "-y", ffmpeg.input_path(dst),
+                "-f", "mp4", "-y", runner.input_path(dst),
             ],
             timeout=cfg.limits.timeout_base_seconds + 2 * sum(s.duration for s in segments) / 10,
         )  # fmt: skip
@@ -273,7 +273,7 @@ def _crossfade(segments: list[Segment], dst: Path, cfg: Config) -> None:
     d = cfg.compilation.crossfade_seconds
     args: list[str] = []
     for seg in segments:
-        args += ["-i", ffmpeg.input_path(seg.path)]
+        args += ["-i", runner.input_path(seg.path)]
     graph, v, a = [], "[0:v]", "[0:a]"
     for i, seg in enumerate(segments[1:], start=1):
         offset = seg.start
@@ -284,12 +284,12 @@ def _crossfade(segments: list[Segment], dst: Path, cfg: Config) -> None:
         chapters = Path(tmp) / "chapters.ffmeta"
         chapters.write_text(ffmetadata(segments), "utf-8")
         n = len(segments)
-        args += ["-i", ffmpeg.input_path(chapters), "-filter_complex", ";".join(graph)]
+        args += ["-i", runner.input_path(chapters), "-filter_complex", ";".join(graph)]
         args += ["-map", v, "-map", a, *encoder_args(cfg, strip_metadata=False)]
         args += ["-map_metadata", str(n), "-map_chapters", str(n)]
-        args += ["-f", "mp4", "-y", ffmpeg.input_path(dst)]
+        args += ["-f", "mp4", "-y", runner.input_path(dst)]
         total = sum(s.duration for s in segments)
-        ffmpeg.run(args, timeout=cfg.limits.timeout_for(total))
+        runner.run(args, timeout=cfg.limits.timeout_for(total))
 
 
 def _concat_quote(path: Path) -> str:

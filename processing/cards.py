@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ffmpeg
+from . import runner
 from .captions import ass_colour, ass_literal
 from .config import Config
 from .fsutil import atomic_output
@@ -129,13 +129,13 @@ def render_card(kind: str, cfg: Config, folder: Path) -> Card:
         )
         audio = f"anullsrc=r={out.sample_rate}:cl=stereo"
         with atomic_output(dst) as part:
-            ffmpeg.run(
+            runner.run(
                 [
                     "-f", "lavfi", "-i", video,
                     "-f", "lavfi", "-i", audio,
                     "-map", "0:v", "-map", "1:a", "-t", f"{duration:.6f}",
                     *encoder_args(cfg),
-                    "-f", "mp4", "-y", ffmpeg.input_path(part),
+                    "-f", "mp4", "-y", runner.input_path(part),
                 ],
                 timeout=cfg.limits.timeout_for(duration),
             )  # fmt: skip

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from . import ffmpeg
+from . import runner
 from .config import Config
 from .errors import ReelError
 from .loudness import meter_filter, parse_ebur128, windows_loudness
@@ -29,10 +29,10 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
     """Verify ``path``; return the measurements, raise :class:`CheckFailed` on a problem."""
     fps = cfg.output.fps
     # One ffprobe for everything below, the scrub check's tags included.
-    out, _ = ffmpeg.run(
+    out, _ = runner.run(
         ["-v", "error", "-of", "json", "-show_streams", "-show_format", "-show_chapters",
-         "-show_entries", "stream_side_data", ffmpeg.input_path(path)],
-        tool=ffmpeg.FFPROBE, timeout=120, stdout_capture=True,
+         "-show_entries", "stream_side_data", runner.input_path(path)],
+        tool=runner.FFPROBE, timeout=120, stdout_capture=True,
     )  # fmt: skip
     data = json.loads(out)
     problems: list[str] = []
@@ -96,8 +96,8 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
 
 def segment_loudness(path: Path, start: float, duration: float) -> float:
     """Integrated loudness of ``duration`` seconds of ``path`` from ``start``."""
-    _, stderr = ffmpeg.run(
-        ["-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", ffmpeg.input_path(path),
+    _, stderr = runner.run(
+        ["-ss", f"{start:.6f}", "-t", f"{duration:.6f}", "-i", runner.input_path(path),
          "-map", "0:a:0", "-af", meter_filter(), "-f", "null", "-"],
         timeout=120,
     )  # fmt: skip

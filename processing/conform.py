@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import ffmpeg
+from . import runner
 from .config import Config
 from .fsutil import atomic_output
 from .normalize import encoder_args
@@ -16,9 +16,9 @@ from .probe import stream_signature
 
 def signature(path: Path) -> dict[str, Any]:
     """The stream parameters of ``path`` that a concat by stream copy needs to match."""
-    out, _ = ffmpeg.run(
-        ["-v", "error", "-of", "json", "-show_streams", ffmpeg.input_path(path)],
-        tool=ffmpeg.FFPROBE,
+    out, _ = runner.run(
+        ["-v", "error", "-of", "json", "-show_streams", runner.input_path(path)],
+        tool=runner.FFPROBE,
         timeout=60,
         stdout_capture=True,
     )
@@ -79,11 +79,11 @@ def conform(src: Path, folder: Path, cfg: Config, duration: float) -> Path:
     )
     af = f"aresample={out.sample_rate},aformat=channel_layouts=stereo,apad"
     with atomic_output(dst) as part:
-        ffmpeg.run(
+        runner.run(
             [
-                "-i", ffmpeg.input_path(src), "-map", "0:v:0", "-map", "0:a:0",
+                "-i", runner.input_path(src), "-map", "0:v:0", "-map", "0:a:0",
                 "-vf", vf, "-af", af, "-t", f"{frames / out.fps:.6f}",
-                *encoder_args(cfg), "-f", "mp4", "-y", ffmpeg.input_path(part),
+                *encoder_args(cfg), "-f", "mp4", "-y", runner.input_path(part),
             ],
             timeout=cfg.limits.timeout_for(duration),
         )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ffmpeg
+from . import runner
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,12 @@ def read_frames(
     if duration is not None:
         args += ["-t", f"{duration:.6f}"]
     args += [
-        "-i", ffmpeg.input_path(path),
+        "-i", runner.input_path(path),
         "-map", "0:v:0",
         "-vf", f"fps={spec.fps}:start_time=0,scale={spec.width}:{spec.height}:flags=area,setsar=1",
         "-f", "rawvideo", "-pix_fmt", pix_fmt, "pipe:1",
     ]  # fmt: skip
     size = spec.width * spec.height * depth
     shape = (spec.height, spec.width) if spec.gray else (spec.height, spec.width, 3)
-    for chunk in ffmpeg.stream(args, size, timeout=timeout):
+    for chunk in runner.stream(args, size, timeout=timeout):
         yield np.frombuffer(chunk, np.uint8).reshape(shape)

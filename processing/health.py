@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ffmpeg
+from . import runner
 from .config import Config
 from .errors import FFmpegError, FFmpegTimeout, Rejection
 from .loudness import Measurement, meter_filter, parse_ebur128
@@ -143,7 +143,7 @@ def _decode(
     lim = cfg.limits
     window = min(info.duration or lim.max_duration, lim.max_duration)
     args = ["-loglevel", "level+info", "-t", f"{lim.max_duration:.6f}"]
-    args += ["-i", ffmpeg.input_path(path), "-map", "0:v:0"]
+    args += ["-i", runner.input_path(path), "-map", "0:v:0"]
     if info.audio:
         chain = [*audio_prefilters(cfg.output.sample_rate, voice_pitch), meter_filter()]
         args += ["-map", "0:a:0", "-af", ",".join(chain)]
@@ -155,7 +155,7 @@ def _decode(
         last = max(last, seconds)
 
     try:
-        _, stderr = ffmpeg.run(
+        _, stderr = runner.run(
             args,
             timeout=lim.timeout_for(window) / 2,
             progress=progress,

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ffmpeg
+from . import runner
 from .config import Loudness
 
 #: Integrated loudness at or below this is treated as silence (no gain applied).
@@ -112,8 +112,8 @@ def windows_loudness(
     above the absolute gate (silence, or shorter than 400 ms) reads -70.0,
     the meter's own floor.
     """
-    _, stderr = ffmpeg.run(
-        ["-v", "verbose", "-nostats", "-i", ffmpeg.input_path(path), "-map", "0:a:0",
+    _, stderr = runner.run(
+        ["-v", "verbose", "-nostats", "-i", runner.input_path(path), "-map", "0:a:0",
          "-af", "ebur128=framelog=verbose", "-f", "null", "-"],
         timeout=timeout,
     )  # fmt: skip
@@ -216,12 +216,12 @@ class SimulateFn:
     def __call__(self, plan: GainPlan) -> Measurement:
         self.calls += 1
         chain = ",".join([*self.pre_filters, *plan.filters(self.sample_rate), meter_filter()])
-        _, stderr = ffmpeg.run(
+        _, stderr = runner.run(
             [
                 "-t",
                 f"{self.duration:.6f}",
                 "-i",
-                ffmpeg.input_path(self.src),
+                runner.input_path(self.src),
                 "-map",
                 "0:a:0",
                 "-vn",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from . import anonymize, ffmpeg
+from . import anonymize, runner
 from .captions import CaptionSpec, build_ass
 from .config import Config
 from .fsutil import atomic_output
@@ -203,17 +203,17 @@ def build_command(
     args = []
     if health.trimmed:
         args += ["-t", f"{plan.duration:.6f}"]
-    args += ["-i", ffmpeg.input_path(src)]
+    args += ["-i", runner.input_path(src)]
     if plan.face_mask is not None:
-        args += ["-i", ffmpeg.input_path(plan.face_mask)]
+        args += ["-i", runner.input_path(plan.face_mask)]
     args += ["-filter_complex", filter_graph(plan, v, cfg, ass_path, master=master is not None)]
     args += ["-map", "[vout]", "-map", "[aout]", "-t", f"{plan.duration:.6f}"]
     args += encoder_args(cfg)
-    args += ["-f", "mp4", "-y", ffmpeg.input_path(dst)]
+    args += ["-f", "mp4", "-y", runner.input_path(dst)]
     if master is not None:
         args += ["-map", "[amaster]", "-t", f"{plan.duration:.6f}", "-c:a", "flac"]
         args += ["-map_metadata", "-1", "-fflags", "+bitexact"]
-        args += ["-f", "flac", "-y", ffmpeg.input_path(master)]
+        args += ["-f", "flac", "-y", runner.input_path(master)]
     return args
 
 
@@ -279,7 +279,7 @@ def encode(
             )
         with atomic_output(master_path(dst)) as master, atomic_output(dst) as part:
             args = build_command(src, part, plan, health, cfg, ass_path, master)
-            ffmpeg.run(
+            runner.run(
                 args,
                 timeout=cfg.limits.timeout_for(plan.duration),
                 progress=progress,

@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import ffmpeg, publish, quality, state
+from . import publish, quality, runner, state
 from .anonymize import face_mask
 from .captions import CaptionSpec, shorten
 from .config import Config
@@ -320,7 +320,7 @@ def process_batch(
     ``out`` is a folder, or an :class:`Output` (a bucket is staged in its local
     ``root`` and every finished clip is published as it is done).
     """
-    ffmpeg.require_tools()
+    runner.require_tools()
     dest = out if isinstance(out, Output) else LocalOutput(out)
     with state.campaign_lock(dest, "reel process", cfg):
         return _process_locked(source, dest, cfg, workdir, progress)

@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from . import ffmpeg
+from . import runner
 from .errors import FFmpegError, FFmpegTimeout, Rejection
 
 HDR_TRANSFERS = {"smpte2084": "pq", "arib-std-b67": "hlg"}
@@ -117,7 +117,7 @@ def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
         Rejection: ffprobe cannot read the file as media (``not_media``).
     """
     try:
-        stdout, _ = ffmpeg.run(
+        stdout, _ = runner.run(
             [
                 "-v",
                 "error",
@@ -127,9 +127,9 @@ def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
                 "-show_streams",
                 "-show_entries",
                 "stream_side_data",
-                ffmpeg.input_path(path),
+                runner.input_path(path),
             ],
-            tool=ffmpeg.FFPROBE,
+            tool=runner.FFPROBE,
             timeout=timeout,
             stdout_capture=True,
         )

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from . import ffmpeg
+from . import runner
 from .config import Config, Quality
 from .errors import FFmpegError
 from .faces import FaceDetector
@@ -323,12 +323,12 @@ def sample_frames(
     """
     args = [
         "-v", "info", "-nostats", "-skip_frame", "noref", "-skip_loop_filter", "all",
-        "-i", ffmpeg.input_path(clip), "-map", "0:v:0",
+        "-i", runner.input_path(clip), "-map", "0:v:0",
         "-vf", f"fps={SAMPLE_FPS}:start_time=0,scale={width}:{height}:flags=area",
         "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
         "-map", "0:a:0", "-af", audio_filter, "-f", "null", "-",
     ]  # fmt: skip
-    for chunk in ffmpeg.stream(args, width * height, timeout=timeout, on_exit=on_exit):
+    for chunk in runner.stream(args, width * height, timeout=timeout, on_exit=on_exit):
         yield np.frombuffer(chunk, np.uint8).reshape(height, width)
 
 

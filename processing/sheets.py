@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import ffmpeg
+from . import runner
 from .errors import FFmpegError
 from .fsutil import atomic_output
 
@@ -133,13 +133,13 @@ def _frames(
     """RGB frames nearest to ``times`` (evenly spaced), one decode."""
     rate = 1.0 / (times[1] - times[0]) if len(times) > 1 else 1.0
     args = [
-        "-v", "error", "-skip_frame", "noref", "-i", ffmpeg.input_path(clip), "-map", "0:v:0",
+        "-v", "error", "-skip_frame", "noref", "-i", runner.input_path(clip), "-map", "0:v:0",
         "-vf", f"fps=fps={rate:.6f}:start_time={times[0]:.3f},scale={w}:{h}:flags=area",
         "-frames:v", str(len(times)), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]  # fmt: skip
     return [
         np.frombuffer(chunk, np.uint8).reshape(h, w, 3).copy()
-        for chunk in ffmpeg.stream(args, w * h * 3, timeout=timeout)
+        for chunk in runner.stream(args, w * h * 3, timeout=timeout)
     ]
 
 

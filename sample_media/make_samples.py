@@ -4,7 +4,7 @@ Five small synthetic "supporter uploads" with the JSON sidecars contributors
 send along, so ``make run`` shows the whole pipeline: a landscape clip, a
 phone portrait clip stored rotated, a VP9/Opus webcam recording, a silent
 .mov without a sidecar, and a truncated upload that must be rejected.
-Everything is built with tests/mediagen.py from lavfi sources; no real people.
+Everything is built with mediagen/__init__.py from lavfi sources; no real people.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from tests import mediagen as mg  # noqa: E402
+import mediagen as mg  # noqa: E402
 
 #: Sizes are kept small on purpose: every sample must stay well under 1 MB.
 SMALL = (640, 360)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
+import mediagen as mg
 from processing.config import Config, load_config
 from processing.pipeline import process_batch
 from processing.report import Entry
 from processing.storage import LocalSource
-from tests import mediagen as mg
 
 #: Longest clip the batch config keeps; the "long" fixture is trimmed to it.
 BATCH_MAX_DURATION = 5.0

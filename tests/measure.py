@@ -1,6 +1,6 @@
 """Measurements tests assert with: probe data, loudness, pixels, frame counts, A/V sync.
 
-ffprobe and text-producing ffmpeg calls go through :func:`processing.ffmpeg.run`.
+ffprobe and text-producing ffmpeg calls go through :func:`processing.runner.run`.
 Where raw bytes are needed (decoded pictures and PCM), ffmpeg is run here with
 :func:`subprocess.run` and an argument list, because the project runner decodes
 stdout as text.
@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from processing import ffmpeg
-
-from .mediagen import BEEP_HZ
+from mediagen import BEEP_HZ
+from processing import runner
 
 __all__ = [
     "av_offset",
@@ -37,9 +36,9 @@ AUDIO_RATE = 48_000
 
 
 def _probe(path: Path, *args: str) -> dict[str, Any]:
-    out, _ = ffmpeg.run(
-        ["-v", "error", "-of", "json", *args, ffmpeg.input_path(path)],
-        tool=ffmpeg.FFPROBE,
+    out, _ = runner.run(
+        ["-v", "error", "-of", "json", *args, runner.input_path(path)],
+        tool=runner.FFPROBE,
         timeout=TIMEOUT,
         stdout_capture=True,
     )
@@ -76,9 +75,9 @@ def loudness(path: Path) -> tuple[float, float]:
     Raises:
         ValueError: No ebur128 summary was printed (no audio stream?).
     """
-    _, err = ffmpeg.run(
+    _, err = runner.run(
         [
-            "-nostats", "-i", ffmpeg.input_path(path), "-map", "0:a:0",
+            "-nostats", "-i", runner.input_path(path), "-map", "0:a:0",
             "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-",
         ],
         timeout=TIMEOUT,
@@ -93,7 +92,7 @@ def loudness(path: Path) -> tuple[float, float]:
 
 def _ffmpeg_bytes(args: list[str]) -> bytes:
     """Run ffmpeg and return its raw stdout (raises on failure)."""
-    cmd = [ffmpeg.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", *args]
+    cmd = [runner.FFMPEG, "-hide_banner", "-nostdin", "-v", "error", *args]
     proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(
@@ -120,7 +119,7 @@ def frame_at(path: Path, t: float, size: tuple[int, int] | None = None) -> np.nd
         RuntimeError: ffmpeg failed or produced no frame.
     """
     vf = [f"scale={size[0]}:{size[1]}"] if size else []
-    args = ["-ss", f"{t:.6f}", "-i", ffmpeg.input_path(path), "-map", "0:v:0", "-frames:v", "1"]
+    args = ["-ss", f"{t:.6f}", "-i", runner.input_path(path), "-map", "0:v:0", "-frames:v", "1"]
     if vf:
         args += ["-vf", ",".join(vf)]
     # PPM carries its own width/height, which is right after rotation too.
@@ -170,9 +169,9 @@ def flash_time(path: Path) -> float:
     Raises:
         ValueError: No frame stands out as a flash.
     """
-    _, err = ffmpeg.run(
+    _, err = runner.run(
         [
-            "-nostats", "-i", ffmpeg.input_path(path), "-map", "0:v:0",
+            "-nostats", "-i", runner.input_path(path), "-map", "0:v:0",
             "-vf", "scale=64:36,format=gray,showinfo", "-f", "null", "-",
         ],
         timeout=TIMEOUT,
@@ -192,7 +191,7 @@ def _pcm_mono(path: Path) -> np.ndarray:
     """First audio stream as float mono 48 kHz, sample 0 at the file's time 0."""
     raw = _ffmpeg_bytes(
         [
-            "-i", ffmpeg.input_path(path), "-map", "0:a:0",
+            "-i", runner.input_path(path), "-map", "0:a:0",
             # Pad (or trim) so the first sample sits at t=0 of the shared timeline.
             "-af", "aresample=async=1:first_pts=0",
             "-ac", "1", "-ar", str(AUDIO_RATE), "-f", "s16le", "-c:a", "pcm_s16le", "pipe:1",

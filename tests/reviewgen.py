@@ -30,12 +30,12 @@ import cv2
 import pytest
 from skimage import data
 
-from processing import ffmpeg
+import mediagen as mg
+from processing import runner
 from processing.config import Config, load_config
 from processing.pipeline import process_batch
 from processing.report import Entry
 from processing.storage import LocalSource
-from tests import mediagen as mg
 
 DURATION = 3.0
 BLACK_FROM, BLACK_TO = 0.5, 2.5
@@ -49,14 +49,14 @@ def make_face(path: Path, duration: float = DURATION) -> Path:
     png = path.with_suffix(".astronaut.png")
     cv2.imwrite(str(png), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     try:
-        ffmpeg.run(
+        runner.run(
             [
-                "-y", "-v", "error", "-loop", "1", "-framerate", "30", "-i", ffmpeg.input_path(png),
+                "-y", "-v", "error", "-loop", "1", "-framerate", "30", "-i", runner.input_path(png),
                 "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000,volume=0.3",
                 "-vf", "zoompan=z='1+0.002*on':x='iw/2-iw/zoom/2':y='ih/3-ih/zoom/3'"
                        ":d=1:s=720x720:fps=30,format=yuv420p",
                 "-t", f"{duration:g}", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-                "-shortest", ffmpeg.input_path(path),
+                "-shortest", runner.input_path(path),
             ],
             timeout=TIMEOUT,
         )  # fmt: skip
@@ -67,11 +67,11 @@ def make_face(path: Path, duration: float = DURATION) -> Path:
 
 def make_copy(path: Path, original: Path) -> Path:
     """``original`` re-encoded smaller and worse: the same video uploaded again."""
-    ffmpeg.run(
+    runner.run(
         [
-            "-y", "-v", "error", "-i", ffmpeg.input_path(original), "-vf", "scale=640:360",
+            "-y", "-v", "error", "-i", runner.input_path(original), "-vf", "scale=640:360",
             "-c:v", "libx264", "-preset", "ultrafast", "-crf", "32", "-c:a", "aac",
-            ffmpeg.input_path(path),
+            runner.input_path(path),
         ],
         timeout=TIMEOUT,
     )  # fmt: skip

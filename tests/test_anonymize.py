@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from skimage import data
 
+import mediagen as mg
+from mediagen.faces import face_boxes, head_box, make_face_clip
 from processing.anonymize import FaceScan, Look, mask_frames
 from processing.config import Anonymize, Config, load_config
 from processing.faces.check import check_hidden
@@ -25,9 +27,7 @@ from processing.report import Entry
 from processing.review import build_review
 from processing.storage import LocalSource
 from tests import measure
-from tests import mediagen as mg
 from tests import reviewgen as rg
-from tests.facegen import face_boxes, head_box, make_face_clip
 from tests.test_captions import NAME_BOX, needs_tesseract, ocr
 
 REAL_NAME = "Eileen Collins"

@@ -2,7 +2,7 @@
 and back, dim and backlit light, a face entering mid-clip, a turned phone clip.
 
 Each clip is scikit-image's astronaut photograph (a real face) composited into a
-short clip (:mod:`tests.facegen`). The mask is drawn by the CNN (BlazeFace);
+short clip (:mod:`mediagen.faces`). The mask is drawn by the CNN (BlazeFace);
 the output is checked here by two detectors on two frames a second: OpenCV's
 Haar cascades (independent of the mask) and the CNN itself. A face counts when
 it is found on a head (ground truth from the generator, mapped through the fit
@@ -10,7 +10,7 @@ into the output frame) or anywhere outside the fitted clip (the blurred fill).
 
 The turning head is simulated: scikit-image ships no profile photo of a person,
 so the (flat) photograph is turned about the head's vertical axis in
-perspective (:func:`tests.facegen.turned`), up to 75 degrees of apparent yaw and
+perspective (:func:`mediagen.faces.turned`), up to 75 degrees of apparent yaw and
 back. The face is foreshortened, not a real profile (no nose in silhouette, no
 ear); past 60 degrees neither the CNN nor Haar finds it in the input, so the
 mask must cover the turn from what it saw before and after (fail-safe spans,
@@ -28,11 +28,11 @@ import cv2
 import numpy as np
 import pytest
 
+from mediagen.faces import Person, Scene, head_boxes, make_face_clip
 from processing.config import load_config
 from processing.faces import BlazeFace, FaceDetector
 from processing.frames import FrameSpec, read_frames
 from processing.normalize import fit
-from tests.facegen import Person, Scene, head_boxes, make_face_clip
 from tests.test_anonymize import ANON, SMALL, Rendered, _render
 
 FPS = 30

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from processing import ffmpeg
+import mediagen as mg
+from processing import runner
 from processing.config import load_config
 from processing.errors import FFmpegInterrupted
 from processing.pipeline import identify, process_batch, process_safely
 from processing.storage import LocalSource
-from tests import mediagen as mg
 from tests.conftest import BAD, GOOD, Batch, tree_hashes
 
 REQUIRED_FIELDS = {"id", "source", "status", "reason", "output", "input", "output_i", "output_tp"}
@@ -168,7 +168,7 @@ def test_an_encode_killed_midway_leaves_nothing_at_the_final_path(tmp_path: Path
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed.is_set():
             # Kill only the encode (the one writing a .part file), not the health check.
-            if list((out / "clips").glob(".*.part")) and ffmpeg.kill_all_children():
+            if list((out / "clips").glob(".*.part")) and runner.kill_all_children():
                 killed.set()
             time.sleep(0.02)
 

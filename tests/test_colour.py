@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from processing import ffmpeg
+from processing import runner
 from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.storage import LocalSource
@@ -27,12 +27,12 @@ TOLERANCE = 4.0
 
 def _untagged(path: Path, colour: str, size: tuple[int, int]) -> None:
     w, h = size
-    ffmpeg.run(
+    runner.run(
         [
             "-v", "error", "-f", "lavfi", "-i", f"color=c={colour}:s={w}x{h}:r=30:d=2",
             "-f", "lavfi", "-i", "sine=f=300:d=2:r=48000",
             "-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-shortest", "-y", ffmpeg.input_path(path),
+            "-c:a", "aac", "-shortest", "-y", runner.input_path(path),
         ],
         timeout=120,
     )  # fmt: skip
@@ -42,7 +42,7 @@ def _rgb(path: Path, matrix: str) -> np.ndarray:
     """Mean RGB of the middle of the frame at 1 s, decoded with ``matrix`` as a player would."""
     data = measure._ffmpeg_bytes(
         [
-            "-ss", "1", "-i", ffmpeg.input_path(path), "-frames:v", "1",
+            "-ss", "1", "-i", runner.input_path(path), "-frames:v", "1",
             "-vf", f"scale=160:90:in_color_matrix={matrix}:in_range=tv,format=rgb24",
             "-f", "rawvideo", "pipe:1",
         ]

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+import mediagen as mg
 from processing.assemble import compile_remembrance
 from processing.compilation_checks import moov_before_mdat
 from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.storage import LocalSource
 from tests import measure
-from tests import mediagen as mg
 from tests.conftest import Batch
 
 ONE_FRAME = 1 / 30

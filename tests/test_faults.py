@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+import mediagen as mg
 from processing.fsutil import atomic_output, remove_orphaned_parts
 from processing.probe import probe
-from tests import mediagen as mg
 
 REEL = Path(sys.executable).with_name("reel")
 SMALL = "[output]\nwidth = 320\nheight = 180\n"

@@ -17,9 +17,9 @@ import psutil
 import pytest
 from prefect.client.schemas.sorting import DeploymentSort, FlowRunSort
 
+import mediagen as mg
 from flows.campaign import process_submissions, remembrance_campaign, with_task_runner
 from flows.params import BatchParams, CampaignParams
-from tests import mediagen as mg
 
 pytestmark = pytest.mark.slow
 

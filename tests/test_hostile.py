@@ -22,7 +22,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processing import ffmpeg
+import mediagen as mg
+from processing import runner
 from processing.config import Config, load_config
 from processing.pipeline import process_batch
 from processing.probe import probe
@@ -30,7 +31,6 @@ from processing.report import Entry
 from processing.storage import LocalSource
 from processing.verify import scrub_problems
 from tests import measure
-from tests import mediagen as mg
 from tests.conftest import tree_hashes
 
 #: Inputs are 16:9 too: below ~384x216, a background fill fails (boxblur's chroma
@@ -188,7 +188,7 @@ def fuzz_seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _decode_errors(path: Path) -> str:
-    _, err = ffmpeg.run(["-v", "error", "-i", ffmpeg.input_path(path), "-f", "null", "-"])
+    _, err = runner.run(["-v", "error", "-i", runner.input_path(path), "-f", "null", "-"])
     return err.strip()
 
 

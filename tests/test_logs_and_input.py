@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+import mediagen as mg
 from flows.cli import main as reel
-from processing import ffmpeg
-from tests import mediagen as mg
+from processing import runner
 from tests.test_s3 import s3, s3_server  # noqa: F401  (fixtures: the moto server)
 
 REEL = Path(sys.executable).with_name("reel")
@@ -142,18 +142,18 @@ def test_the_logged_commands_hold_no_tag(
     tagged: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """``-metadata`` values never reach a log, nor does a tag split over several lines."""
-    caplog.set_level("DEBUG", logger="processing.ffmpeg")
+    caplog.set_level("DEBUG", logger="processing.runner")
     multiline = tmp_path / "multiline.mkv"
     log_file = tmp_path / "run.log"
-    ffmpeg.run(
-        ["-i", ffmpeg.input_path(tagged / "located.mov"), "-t", "0.2",
+    runner.run(
+        ["-i", runner.input_path(tagged / "located.mov"), "-t", "0.2",
          "-metadata", f"artist={ARTIST}", "-metadata:s:v:0", f"title={NEEDLES['title']}",
          "-metadata", f"comment=first line\n{NEEDLES['make']} {NEEDLES['model']}\r{ARTIST}",
          "-y", str(multiline)],
         log_file=log_file,
     )  # fmt: skip
-    ffmpeg.run(
-        ["-loglevel", "level+info", "-i", ffmpeg.input_path(multiline), "-f", "null", "-"],
+    runner.run(
+        ["-loglevel", "level+info", "-i", runner.input_path(multiline), "-f", "null", "-"],
         log_file=log_file,
     )
     written = log_file.read_bytes()
@@ -178,7 +178,7 @@ def test_a_tag_line_split_by_another_thread_does_not_leak() -> None:
         f"[info]     com.apple.quicktime.location.ISO6709: {NEEDLES['ISO 6709 location']}/\n"
         "[info]   Stream #0:0: Video: wrapped_avframe, yuv420p, 320x240\n"
     )
-    kept = ffmpeg.redact_tags(stderr)
+    kept = runner.redact_tags(stderr)
     assert _leaks({"redacted": kept.encode()}) == []
     # A message printed whole between two tag lines is kept; one inside a tag line goes with it.
     assert "error while decoding MB 5 0" in kept and "invalid band type" not in kept

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from processing import ffmpeg
+from processing import runner
 from processing.compilation_checks import segment_loudness
 from processing.conform import recorded_signature, signature
 from processing.loudness import ABSOLUTE_GATE, windows_loudness
@@ -29,8 +29,8 @@ def programme(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tupl
         args += ["-f", "lavfi", "-t", f"{seconds}", "-i", src]
     chain = "".join(f"[{i}:a]" for i in range(len(PARTS)))
     args += ["-filter_complex", f"{chain}concat=n={len(PARTS)}:v=0:a=1,pan=stereo|c0=c0|c1=c0"]
-    args += ["-c:a", "aac", "-b:a", "192k", "-y", ffmpeg.input_path(path)]
-    ffmpeg.run(args, timeout=120)
+    args += ["-c:a", "aac", "-b:a", "192k", "-y", runner.input_path(path)]
+    runner.run(args, timeout=120)
     windows, start = [], 0.0
     for seconds, _ in PARTS:
         windows.append((start, seconds))
@@ -55,10 +55,10 @@ def test_a_recorded_signature_is_trusted_only_while_the_file_is_unchanged(
     tmp_path: Path,
 ) -> None:
     clip = tmp_path / "clip.mp4"
-    ffmpeg.run(
+    runner.run(
         ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1",
          "-f", "lavfi", "-i", "sine=d=1:r=48000", "-c:v", "libx264", "-preset", "ultrafast",
-         "-c:a", "aac", "-shortest", "-y", ffmpeg.input_path(clip)],
+         "-c:a", "aac", "-shortest", "-y", runner.input_path(clip)],
         timeout=60,
     )  # fmt: skip
     probed = signature(clip)

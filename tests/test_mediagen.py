@@ -1,4 +1,4 @@
-"""The fixture generators produce what they claim (tests/mediagen.py, tests/measure.py)."""
+"""The fixture generators produce what they claim (mediagen/__init__.py, tests/measure.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from processing import ffmpeg
+import mediagen as gen
+from processing import runner
 from processing.errors import FFmpegError
 
 from . import measure
-from . import mediagen as gen
 
 FRAME = 1 / 30
 
@@ -40,8 +40,8 @@ def _video(path: Path) -> dict[str, Any]:
 
 
 def _decode_errors(path: Path) -> str:
-    _, err = ffmpeg.run(
-        ["-v", "error", "-i", ffmpeg.input_path(path), "-f", "null", "-"], timeout=120
+    _, err = runner.run(
+        ["-v", "error", "-i", runner.input_path(path), "-f", "null", "-"], timeout=120
     )
     return err.strip()
 
@@ -59,11 +59,11 @@ def test_sync_clip_is_in_sync_and_at_requested_loudness(sync_clip: Path) -> None
 
 def test_av_offset_sees_a_shifted_audio_track(media: Path, sync_clip: Path) -> None:
     late = media / "late.mp4"
-    ffmpeg.run(
+    runner.run(
         [
-            "-y", "-v", "error", "-i", ffmpeg.input_path(sync_clip),
-            "-itsoffset", "0.1", "-i", ffmpeg.input_path(sync_clip),
-            "-map", "0:v", "-map", "1:a", "-c", "copy", ffmpeg.input_path(late),
+            "-y", "-v", "error", "-i", runner.input_path(sync_clip),
+            "-itsoffset", "0.1", "-i", runner.input_path(sync_clip),
+            "-map", "0:v", "-map", "1:a", "-c", "copy", runner.input_path(late),
         ],
         timeout=120,
     )  # fmt: skip
@@ -98,12 +98,12 @@ def test_vfr_clip_really_has_variable_frame_intervals(media: Path) -> None:
     clip = gen.make_vfr(media / "vfr.mp4")
     v = _video(clip)
     assert Fraction(v["r_frame_rate"]) != Fraction(v["avg_frame_rate"])
-    out, _ = ffmpeg.run(
+    out, _ = runner.run(
         [
             "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
-            "-of", "csv=p=0", ffmpeg.input_path(clip),
+            "-of", "csv=p=0", runner.input_path(clip),
         ],
-        tool=ffmpeg.FFPROBE, stdout_capture=True, timeout=120,
+        tool=runner.FFPROBE, stdout_capture=True, timeout=120,
     )  # fmt: skip
     pts = np.sort([float(x) for x in out.split()])
     intervals = set(np.round(np.diff(pts) * 60).astype(int))

@@ -7,10 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from mediagen import mp4_boxes
 from processing.verify import ALLOWED_TAGS
 from tests import measure
 from tests.conftest import BATCH_MAX_DURATION, GOOD, HOSTILE_NAME, Batch
-from tests.mediagen import mp4_boxes
 
 GOOD_KEYS = [name for name, _, _ in GOOD]
 TARGET_I, TARGET_TP = -16.0, -1.5

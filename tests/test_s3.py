@@ -35,6 +35,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import mediagen as mg
 from flows.cli import main as reel
 from processing.config import Config, load_config
 from processing.errors import Rejection
@@ -42,7 +43,6 @@ from processing.pipeline import identify, process_batch, process_safely
 from processing.storage import StorageError, open_output, open_source
 from processing.storage.s3 import S3Source, local_name
 from processing.storage.s3client import S3Settings
-from tests import mediagen as mg
 
 REEL = Path(sys.executable).with_name("reel")
 UPLOADS, RENDERS = "s3://uploads/2027/", "s3://renders/2027/"

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+import mediagen as mg
 from flows.serve import next_run
-from tests import mediagen as mg
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from processing import ffmpeg
+import mediagen as mg
+from processing import runner
 from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.probe import probe
@@ -27,7 +28,6 @@ from processing.report import Entry
 from processing.storage import LocalSource
 from processing.verify import image_metadata_problems, scrub_problems
 from tests import measure
-from tests import mediagen as mg
 
 #: Strings from the EXIF, the subtitles and the tags; none may appear in an output byte.
 SECRETS = [b"Exif\x00\x00", b"Canon", b"EOS R5", b"SecretCam", b"Lenina"]
@@ -65,14 +65,14 @@ def make_covered(path: Path, tmp: Path) -> Path:
     cover.write_bytes(exif_jpeg())
     subs = tmp / "subs.srt"
     subs.write_text(f"1\n00:00:00,000 --> 00:00:01,500\n{ADDRESS}\n", "utf-8")
-    args = ["-v", "error", "-i", ffmpeg.input_path(tagged), "-i", ffmpeg.input_path(cover)]
-    args += ["-i", ffmpeg.input_path(subs), "-map", "0", "-map", "1", "-map", "2", "-c", "copy"]
+    args = ["-v", "error", "-i", runner.input_path(tagged), "-i", runner.input_path(cover)]
+    args += ["-i", runner.input_path(subs), "-map", "0", "-map", "1", "-map", "2", "-c", "copy"]
     args += ["-map_metadata", "0"]
     if path.suffix == ".mp4":
         args += ["-c:s", "mov_text", "-disposition:v:1", "attached_pic"]
     else:
-        args += ["-attach", ffmpeg.input_path(cover), "-metadata:s:t", "mimetype=image/jpeg"]
-    ffmpeg.run([*args, "-y", ffmpeg.input_path(path)], timeout=mg.TIMEOUT)
+        args += ["-attach", runner.input_path(cover), "-metadata:s:t", "mimetype=image/jpeg"]
+    runner.run([*args, "-y", runner.input_path(path)], timeout=mg.TIMEOUT)
     return path
 
 
@@ -167,10 +167,10 @@ def _jpeg_cv2() -> bytes:
 
 def _ffmpeg_jpeg(tmp: Path, bitexact: bool) -> bytes:
     clip = mg.make_clip(tmp / "c.mp4", duration=1, size=(160, 90), audio=None)
-    args = ["-v", "error", "-i", ffmpeg.input_path(clip), "-frames:v", "1", "-map_metadata", "-1"]
+    args = ["-v", "error", "-i", runner.input_path(clip), "-frames:v", "1", "-map_metadata", "-1"]
     if bitexact:
         args += ["-flags:v", "+bitexact"]
-    ffmpeg.run([*args, "-y", ffmpeg.input_path(tmp / "p.jpg")], timeout=mg.TIMEOUT)
+    runner.run([*args, "-y", runner.input_path(tmp / "p.jpg")], timeout=mg.TIMEOUT)
     return (tmp / "p.jpg").read_bytes()
 
 

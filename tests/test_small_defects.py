@@ -26,7 +26,8 @@ import numpy as np
 import psutil
 import pytest
 
-from processing import ffmpeg, quality
+import mediagen as mg
+from processing import quality, runner
 from processing.compilation_files import credits, srt, webvtt, youtube_chapters
 from processing.config import load_config
 from processing.decisions import MAX_HISTORY, apply_decisions
@@ -38,7 +39,6 @@ from processing.sidecar import parse_sidecar
 from processing.storage import LocalSource
 from processing.timeline import Compilation, Segment
 from processing.verify import conformance_problems
-from tests import mediagen as mg
 
 #: Contributor text that players would read as markup if it were not escaped.
 MARKUP = [
@@ -322,7 +322,7 @@ def test_config_check_refuses_exactly_the_presets_whose_clips_fail_their_output_
     for preset in ALL_X264_PRESETS:
         cfg = replace(base, output=replace(base.output, x264_preset=preset))
         clip = tmp_path / f"{preset}.mp4"
-        ffmpeg.run(
+        runner.run(
             ["-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1",
              "-f", "lavfi", "-i", "sine=r=48000:d=1", *encoder_args(cfg), "-y", str(clip)],
         )  # fmt: skip
@@ -411,9 +411,9 @@ def test_ffmpeg_writing_to_a_full_disk_raises_no_space_even_when_it_exits_0(
     """ffmpeg 5.1 exits 0 when the MP4 trailer meets ENOSPC, leaving a broken file."""
     with _tmpfs(tmp_path / "tiny", "64k") as tiny:
         with pytest.raises(OSError) as raised:
-            ffmpeg.run(
+            runner.run(
                 ["-f", "lavfi", "-i", "testsrc2=s=320x180:d=3", "-c:v", "libx264",
-                 "-y", ffmpeg.input_path(tiny / "x.mp4")],
+                 "-y", runner.input_path(tiny / "x.mp4")],
             )  # fmt: skip
         assert raised.value.errno == errno.ENOSPC
     # An upload that only *says* it: its name and the ffmpeg error quoting it.

@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 import pytest
 
+import mediagen as mg
 from flows.cli import main as reel
 from processing.sheets import SHEET_FRAMES
 from tests import measure
-from tests import mediagen as mg
 
 NAMES = {"a.mp4": "Zarema Testname", "b.mp4": "Lyoma Secondname", "c.mp4": "Ilya Thirdname"}
 CONTENT = {

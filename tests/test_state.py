@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mediagen as mg
 from bench.common import is_encode, logged_commands, write_ffmpeg_shim
 from flows.cli import main as reel
 from processing import state
@@ -25,7 +26,6 @@ from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.storage import LocalOutput, LocalSource
 from tests import measure
-from tests import mediagen as mg
 from tests.test_captions import needs_tesseract, ocr
 
 pytestmark = pytest.mark.slow

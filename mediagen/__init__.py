@@ -38,7 +38,7 @@ ffmpeg 5.1 quirks these generators work around:
   INT_MAX/8), so ffprobe reports nothing at all. :func:`make_huge_dimensions`
   therefore defaults to 100000x2000, which ffprobe does report.
 
-All ffmpeg calls go through :func:`processing.ffmpeg.run`.
+All ffmpeg calls go through :func:`processing.runner.run`.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from processing import ffmpeg
+from processing import runner
 
 __all__ = [
     "BEEP_HZ",
@@ -186,7 +186,7 @@ _SUMMARY_I = re.compile(r"Integrated loudness:\s*I:\s*(-?[\d.]+|-inf)\s*LUFS", r
 def _raw_loudness(layout: AudioLayout, duration: float, sync_marker: bool) -> float:
     """Integrated loudness (LUFS) of the un-normalized voice, measured once per shape."""
     graph = _audio_graph(layout, duration, sync_marker, 0.0)
-    _, err = ffmpeg.run(
+    _, err = runner.run(
         [
             "-nostats", "-f", "lavfi", "-i", graph,
             "-af", "ebur128=framelog=verbose", "-f", "null", "-",
@@ -311,8 +311,8 @@ def _encode(
         args += ["-metadata", f"{key}={value}"]
     for key, value in (stream_tags or {}).items():
         args += ["-metadata:s", f"{key}={value}"]
-    args += ["-t", f"{duration:g}", ffmpeg.input_path(path)]
-    ffmpeg.run(args, timeout=TIMEOUT)
+    args += ["-t", f"{duration:g}", runner.input_path(path)]
+    runner.run(args, timeout=TIMEOUT)
     return path
 
 
@@ -403,11 +403,11 @@ def set_display_rotation(src: Path, dst: Path, clockwise: int) -> Path:
     if clockwise % 90:
         raise ValueError("rotation must be a multiple of 90 degrees")
     tag = (360 - clockwise) % 360
-    ffmpeg.run(
+    runner.run(
         [
-            "-y", "-v", "error", "-noautorotate", "-i", ffmpeg.input_path(src),
+            "-y", "-v", "error", "-noautorotate", "-i", runner.input_path(src),
             "-map", "0", "-c", "copy", "-metadata:s:v:0", f"rotate={tag}",
-            ffmpeg.input_path(dst),
+            runner.input_path(dst),
         ],
         timeout=TIMEOUT,
     )  # fmt: skip
@@ -787,10 +787,10 @@ def make_image_as_mp4(path: Path, size: tuple[int, int] = (320, 240)) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     w, h = size
-    ffmpeg.run(
+    runner.run(
         [
             "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:d=1",
-            "-frames:v", "1", "-c:v", "png", "-f", "image2pipe", ffmpeg.input_path(path),
+            "-frames:v", "1", "-c:v", "png", "-f", "image2pipe", runner.input_path(path),
         ],
         timeout=TIMEOUT,
     )  # fmt: skip
@@ -872,10 +872,10 @@ def make_truncated_faststart(path: Path, src: Path | None = None, fraction: floa
         if src is None:
             _source(None, ".mp4", Path(tmp), faststart=True).rename(fast)
         else:
-            ffmpeg.run(
+            runner.run(
                 [
-                    "-y", "-v", "error", "-i", ffmpeg.input_path(src), "-map", "0",
-                    "-c", "copy", "-movflags", "+faststart", ffmpeg.input_path(fast),
+                    "-y", "-v", "error", "-i", runner.input_path(src), "-map", "0",
+                    "-c", "copy", "-movflags", "+faststart", runner.input_path(fast),
                 ],
                 timeout=TIMEOUT,
             )  # fmt: skip
@@ -1022,9 +1022,9 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def _ffprobe(path: Path, *args: str) -> dict[str, Any]:
-    out, _ = ffmpeg.run(
-        ["-v", "error", "-of", "json", *args, ffmpeg.input_path(path)],
-        tool=ffmpeg.FFPROBE,
+    out, _ = runner.run(
+        ["-v", "error", "-of", "json", *args, runner.input_path(path)],
+        tool=runner.FFPROBE,
         timeout=TIMEOUT,
         stdout_capture=True,
     )

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 from skimage import data
 
-from processing import ffmpeg
+import mediagen as mg
+from processing import runner
 from processing.anonymize import analysis_grid
 from processing.faces import FaceDetector
 from processing.frames import FrameSpec, read_frames
-from tests import mediagen as mg
 
 TIMEOUT = 120.0
 #: Width the Haar detector looks for faces at when these tests count them in a clip.
@@ -119,8 +119,8 @@ def _paste(
     """Draw ``photo`` (square, BGR) onto ``bg`` at ``place``, turned, tilted, clipped."""
     x, y, side, angle = (int(place[0]), int(place[1]), int(place[2]), place[3])
     h, w = bg.shape[:2]
-    pic = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
-    alpha = np.full((side, side), 255, np.uint8)
+    pic: np.ndarray = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+    alpha: np.ndarray = np.full((side, side), 255, np.uint8)
     if yaw:
         card = turned(side, yaw)
         pic = cv2.warpPerspective(pic, card, (side, side), flags=cv2.INTER_LINEAR)
@@ -172,7 +172,7 @@ def make_face_clip(
     lufs: float = -24.0,
     scene: Scene | None = None,
 ) -> Path:
-    """An MP4 of ``scene`` (a moving, zooming face) with the voice of :mod:`tests.mediagen`.
+    """An MP4 of ``scene`` (a moving, zooming face) with the voice of :mod:`mediagen`.
 
     Args:
         path: Output .mp4.
@@ -199,22 +199,22 @@ def make_face_clip(
 
     with tempfile.TemporaryDirectory(prefix="facegen-") as tmp:
         video, audio, muxed = Path(tmp) / "v.mp4", Path(tmp) / "a.m4a", Path(tmp) / "m.mp4"
-        ffmpeg.feed(
+        runner.feed(
             [
                 "-v", "error", "-f", "rawvideo", "-pix_fmt", "bgr24",
                 "-s", f"{stored[0]}x{stored[1]}", "-r", str(fps), "-i", "pipe:0",
                 "-c:v", "libx264", "-preset", "ultrafast", "-crf", "16", "-pix_fmt", "yuv420p",
-                "-y", ffmpeg.input_path(video),
+                "-y", runner.input_path(video),
             ],
             chunks(),
             timeout=TIMEOUT,
         )  # fmt: skip
         mg.make_audio_only(audio, duration=duration, lufs=lufs)
-        ffmpeg.run(
+        runner.run(
             [
-                "-v", "error", "-i", ffmpeg.input_path(video), "-i", ffmpeg.input_path(audio),
+                "-v", "error", "-i", runner.input_path(video), "-i", runner.input_path(audio),
                 "-map", "0:v", "-map", "1:a", "-c", "copy", "-shortest",
-                "-y", ffmpeg.input_path(muxed if clockwise else path),
+                "-y", runner.input_path(muxed if clockwise else path),
             ],
             timeout=TIMEOUT,
         )  # fmt: skip
