@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import logging
 import re
 import sys
@@ -265,6 +266,22 @@ def disk_full_message(exc: OSError) -> str:
     )
 
 
+def cmd_upload(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    target = Path(args.target or cfg.upload.target)
+    if args.action == "stats":
+        from processing.upload.store import FolderStore
+
+        print(json.dumps(FolderStore(target).stats().as_dict()))
+        return 0
+    import uvicorn
+
+    from processing.upload.app import create_app
+
+    uvicorn.run(create_app(cfg, target), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reel",
@@ -334,6 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--by", help="who applies them (default: the editor named in the file)")
     ra.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
     ra.set_defaults(func=cmd_review)
+
+    up = sub.add_parser("upload", help="the contributors' upload page")
+    up_sub = up.add_subparsers(dest="action", required=True)
+    us = up_sub.add_parser("serve", help="serve the upload page (put HTTPS in front of it)")
+    us.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    us.add_argument("--port", type=int, default=8470)
+    ut = up_sub.add_parser("stats", help="how many uploads arrived and when the last did (JSON)")
+    for cmd in (us, ut):
+        cmd.add_argument("--target", help="uploads folder (default: upload.target)")
+        cmd.add_argument("--config", type=Path, help="campaign TOML (texts, limits)")
+        cmd.set_defaults(func=cmd_upload)
     return p
 
 

@@ -160,6 +160,19 @@ class Schedules:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """The contributor upload page (``reel upload serve``, :mod:`processing.upload`)."""
+
+    target: str
+    max_mb: int
+    chunk_kb: int
+    starts_per_hour: int
+    mb_per_hour: int
+    consent_version: str
+    keep_originals_days: int
+
+
+@dataclass(frozen=True)
 class CardText:
     """What the title and end cards say in one language."""
 
@@ -188,8 +201,11 @@ class Config:
     orchestration: Orchestration
     storage: Storage
     schedules: Schedules
+    upload: Upload
     cards: dict[str, CardText]
     source_file: Path | None = field(default=None, compare=False)
+    #: The upload page's texts by language (``[upload_text.<lang>]``), every key a string.
+    upload_text: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def card_text(self) -> CardText:
         """The card texts in ``compilation.language``."""
@@ -243,6 +259,7 @@ _SECTIONS = {
     "orchestration": Orchestration,
     "storage": Storage,
     "schedules": Schedules,
+    "upload": Upload,
 }
 
 
@@ -274,11 +291,11 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
 
 def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> None:
     for section, values in extra.items():
-        if section == "cards" and isinstance(values, dict):
+        if section in ("cards", "upload_text") and isinstance(values, dict):
             for lang, text in values.items():
                 if not isinstance(text, dict):
-                    raise ConfigError(f"{where}: [cards.{lang}] must be a table")
-                base["cards"].setdefault(lang, {}).update(text)
+                    raise ConfigError(f"{where}: [{section}.{lang}] must be a table")
+                base[section].setdefault(lang, {}).update(text)
             continue
         if section not in base:
             raise ConfigError(
@@ -317,9 +334,26 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
                 for f in fields(CardText)
             }
         )
-    cfg = Config(**built, cards=cards, source_file=path)
+    cfg = Config(
+        **built, cards=cards, source_file=path, upload_text=_upload_text(data["upload_text"])
+    )
     _validate(cfg)
     return cfg
+
+
+def _upload_text(tables: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Every ``[upload_text.<lang>]`` with exactly the keys of the English one, all text."""
+    keys = set(tables["en"])
+    for lang, text in tables.items():
+        missing, unknown = keys - set(text), set(text) - keys
+        if missing or unknown:
+            raise ConfigError(
+                f"[upload_text.{lang}]: missing {', '.join(sorted(missing)) or 'nothing'}; "
+                f"unknown {', '.join(sorted(unknown)) or 'nothing'}"
+            )
+        for key, value in text.items():
+            _coerce(f"upload_text.{lang}.{key}", value, "str")
+    return {lang: dict(text) for lang, text in tables.items()}
 
 
 def _coerce(key: str, value: Any, type_name: str) -> Any:
@@ -412,5 +446,12 @@ def _validate(cfg: Config) -> None:
             f"compilation.language {cfg.compilation.language!r} has no [cards."
             f"{cfg.compilation.language}] table (have: {', '.join(sorted(cfg.cards))})"
         )
+    up = cfg.upload
+    if up.max_mb < 1 or up.chunk_kb < 16 or up.starts_per_hour < 1 or up.mb_per_hour < 1:
+        problems.append(
+            "upload.max_mb, starts_per_hour and mb_per_hour must be at least 1, chunk_kb 16"
+        )
+    if up.keep_originals_days < 0:
+        problems.append("upload.keep_originals_days must be 0 or more")
     if problems:
         raise ConfigError("; ".join(problems))

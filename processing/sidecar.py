@@ -14,6 +14,9 @@ from typing import Any
 from . import untrusted_json
 
 KNOWN_FIELDS = ("name", "consent", "language", "message", "anonymize")
+#: Recorded by the upload page for the campaign's records (which consent wording, when,
+#: and later changes through the contributor's private link); not used in rendering.
+RECORDED_FIELDS = ("consent_version", "consent_time", "changed", "via")
 MAX_TEXT = {"name": 200, "message": 1000, "language": 35}
 
 # Surrogates too: JSON can spell an unpaired one (\ud800), which no UTF-8 file can hold.
@@ -118,7 +121,7 @@ def parse_sidecar(raw: bytes | None, *, max_bytes: int) -> tuple[Sidecar, list[s
         return UNREADABLE, [f"sidecar ignored: expected a JSON object; {_PROTECTED}"]
 
     warnings: list[str] = []
-    unknown = sorted(str(k) for k in data if k not in KNOWN_FIELDS)
+    unknown = sorted(str(k) for k in data if k not in KNOWN_FIELDS + RECORDED_FIELDS)
     if unknown:
         warnings.append(f"sidecar fields ignored: {', '.join(unknown)[:200]}")
     values: dict[str, Any] = {}
