@@ -8,6 +8,8 @@ processed by the pipeline itself (``process_batch``) on tiny clips.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import json
 import socket
@@ -118,16 +120,13 @@ class Proxy:
         with self._lock:
             conns, self._conns = self._conns, []
         if self._server:
-            try:  # wakes the thread blocked in accept(); close() alone does not on Linux
+            # shutdown() wakes the thread blocked in accept(); close() alone does not on Linux.
+            with contextlib.suppress(OSError):
                 self._server.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self._server.close()
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             c.close()
 
     def _accept(self, server: socket.socket) -> None:
@@ -160,10 +159,8 @@ class Proxy:
                     threading.Thread(target=self.kill, daemon=True).start()
                     return
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture(scope="module")
@@ -291,8 +288,6 @@ def _token(page: Any) -> str:
 
 
 def _start(page: Any, head: bytes, size: int, csrf: str | None = None) -> dict[str, Any]:
-    import base64
-
     form = {"name": "x", "consent": True, "size": size, "head": base64.b64encode(head).decode()}
     headers = {"Content-Type": "application/json"}
     if csrf is not None:
@@ -311,7 +306,9 @@ def test_refusals_are_clear_and_store_nothing(site: Site, browser: Any, tmp_path
     text.write_text("These are my notes, not a video.\n" * 200, "utf-8")
     for video, expected in ((big, "too_large"), (text, "not_video")):
         page.goto(site.url + "/?lang=en")
-        page.evaluate("document.getElementById('upload').dataset.max = '999999999'")  # skip the page's own check
+        page.evaluate(
+            "document.getElementById('upload').dataset.max = '999999999'"
+        )  # skip the page's own check
         _fill(page, video, name="Someone", consent=True)
         page.click("#send")
         page.wait_for_function(
@@ -325,15 +322,19 @@ def test_refusals_are_clear_and_store_nothing(site: Site, browser: Any, tmp_path
     started = _start(page, good_head, 6000, _token(page))
     assert started["status"] == 200
     tus = {"Tus-Resumable": "1.0.0", "X-CSRF-Token": _token(page)}
-    import base64
-
     meta = "ticket " + base64.b64encode(started["body"]["ticket"].encode()).decode()
     created = page.evaluate(
         """async ([headers]) => {
             const r = await fetch('/files/', {method: 'POST', headers});
             return {status: r.status, location: r.headers.get('Location')};
         }""",
-        [{**tus, "Upload-Length": "6000", "Upload-Metadata": meta + ",filename dg==,filetype dg=="}],
+        [
+            {
+                **tus,
+                "Upload-Length": "6000",
+                "Upload-Metadata": meta + ",filename dg==,filetype dg==",
+            }
+        ],
     )
     assert created["status"] == 201, created
     patched = _fetch(
@@ -347,13 +348,18 @@ def test_refusals_are_clear_and_store_nothing(site: Site, browser: Any, tmp_path
     # An Upload-Length over the limit is refused before anything is created.
     started = _start(page, good_head, 6000, _token(page))
     meta = "ticket " + base64.b64encode(started["body"]["ticket"].encode()).decode()
-    over = _fetch(page, "/files/", headers={**tus, "Upload-Length": str(5 << 20), "Upload-Metadata": meta})
+    over = _fetch(
+        page, "/files/", headers={**tus, "Upload-Length": str(5 << 20), "Upload-Metadata": meta}
+    )
     assert over == {"status": 413, "body": {"error": "too_large"}}
     assert site.stored() == []
 
     # Without the CSRF token (or with a stale one) nothing starts.
     assert _start(page, good_head, 6000)["status"] == 403
-    assert _start(page, good_head, 6000, "0" * 64) == {"status": 403, "body": {"error": "bad_token"}}
+    assert _start(page, good_head, 6000, "0" * 64) == {
+        "status": 403,
+        "body": {"error": "bad_token"},
+    }
     no_token = _fetch(page, "/files/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10"})
     assert no_token == {"status": 403, "body": {"error": "bad_token"}}
     page.goto(site.url + "/?lang=en")
@@ -392,7 +398,9 @@ def test_page_security_headers(site: Site) -> None:
     with urllib.request.urlopen(site.url + "/?lang=en") as r:
         csp = r.headers["Content-Security-Policy"]
         assert r.headers["Referrer-Policy"] == "no-referrer"
-        assert "HttpOnly" in r.headers["Set-Cookie"] and "SameSite=strict" in r.headers["Set-Cookie"]
+        assert (
+            "HttpOnly" in r.headers["Set-Cookie"] and "SameSite=strict" in r.headers["Set-Cookie"]
+        )
         html = r.read().decode()
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
     assert "<script>" not in html and "style=" not in html
@@ -415,7 +423,9 @@ def test_consent_anonymity_and_withdrawal_reach_the_pipeline(
     assert given.status != "excluded" and given.consent is True
     assert given.anonymize and given.anonymization, "anonymity asked on the page was not applied"
     assert not_given.status == "excluded" and not_given.code == "no_consent"
-    assert (out / "clips" / f"{not_given.id}.mp4").is_file(), "no-consent clip not rendered for review"
+    assert (out / "clips" / f"{not_given.id}.mp4").is_file(), (
+        "no-consent clip not rendered for review"
+    )
     clip = out / "clips" / f"{given.id}.mp4"
     assert clip.is_file()
 
@@ -431,4 +441,7 @@ def test_consent_anonymity_and_withdrawal_reach_the_pipeline(
 
     stranger = _phone(browser)
     stranger.goto(site.url + "/l/" + "A" * 43)
-    assert stranger.inner_text("#unknown") == load_config(site.config).upload_text["en"]["unknown_link"]
+    assert (
+        stranger.inner_text("#unknown")
+        == load_config(site.config).upload_text["en"]["unknown_link"]
+    )

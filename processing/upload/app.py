@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -159,11 +160,11 @@ class UploadSite:
                 request, lambda _: page.link_page(t, lang, self.langs, "/", None, None), 404
             )
         if request.method == "POST":
-            form = await request.form(max_files=0, max_fields=4)
-            field = form.get("csrf")
-            if not self.csrf.valid(request.cookies.get(CSRF_COOKIE), str(field or "")):
+            raw = await request.body()  # a tiny url-encoded form: no multipart parser needed
+            form = {k: v[0] for k, v in parse_qs(raw[:_MAX_FORM].decode("latin-1")).items()}
+            if not self.csrf.valid(request.cookies.get(CSRF_COOKIE), form.get("csrf")):
                 return _error(403, "bad_token")
-            action = str(form.get("action"))
+            action = form.get("action", "")
             if action in ("withdraw", "hide"):
                 state = self.store.change(token, action)
                 notice = self.texts[lang]["withdrawn" if action == "withdraw" else "hidden"]

@@ -67,9 +67,9 @@ def upload_page(
         f'<label>{e["message"]}<textarea id="message" name="message" maxlength="1000"'
         ' rows="3"></textarea></label>'
         f'<label class=check><input type="checkbox" id="consent" name="consent">'
-        f' <span>{e["consent"]}</span></label>'
+        f" <span>{e['consent']}</span></label>"
         f'<label class=check><input type="checkbox" id="anonymize" name="anonymize">'
-        f' <span>{e["anonymize"]}</span></label>'
+        f" <span>{e['anonymize']}</span></label>"
         # A field people never see or fill; a form-filling bot does.
         '<div class="hp" aria-hidden="true"><label>Website<input type="text" id="website"'
         ' name="website" tabindex="-1" autocomplete="off"></label></div>'

@@ -189,11 +189,10 @@ class FolderStore:
 
     @staticmethod
     def _write_json(path: Path, data: Any) -> None:
-        with atomic_output(path) as tmp:
-            with tmp.open("w", encoding="utf-8") as fh:
-                json.dump(data, fh, ensure_ascii=False, indent=2)
-                fh.flush()
-                os.fsync(fh.fileno())
+        with atomic_output(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _sync_dir(path: Path) -> None:

@@ -114,7 +114,7 @@ class TusGuard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        method = headers.get("x-http-method-override", scope["method"]).upper()
+        method = (headers.get("x-http-method-override") or str(scope["method"])).upper()
         refusal = self._check(scope, method, headers)
         if refusal:
             status, code = refusal
