@@ -169,7 +169,7 @@ class Upload:
     starts_per_hour: int
     mb_per_hour: int
     consent_version: str
-    keep_originals_days: int
+    abandoned_days: int
 
 
 @dataclass(frozen=True)
@@ -451,7 +451,7 @@ def _validate(cfg: Config) -> None:
         problems.append(
             "upload.max_mb, starts_per_hour and mb_per_hour must be at least 1, chunk_kb 16"
         )
-    if up.keep_originals_days < 0:
-        problems.append("upload.keep_originals_days must be 0 or more")
+    if up.abandoned_days < 1:
+        problems.append("upload.abandoned_days must be at least 1")
     if problems:
         raise ConfigError("; ".join(problems))

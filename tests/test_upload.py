@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -62,8 +63,8 @@ def _config(tmp_path: Path, **upload: Any) -> Path:
 class Site:
     """``reel upload serve`` in a process of its own, on a free port."""
 
-    def __init__(self, tmp_path: Path, **upload: Any):
-        self.target = tmp_path / "uploads"
+    def __init__(self, tmp_path: Path, target: Path | None = None, **upload: Any):
+        self.target = target or tmp_path / "uploads"
         self.config = _config(tmp_path, **upload)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -445,3 +446,32 @@ def test_consent_anonymity_and_withdrawal_reach_the_pipeline(
         stranger.inner_text("#unknown")
         == load_config(site.config).upload_text["en"]["unknown_link"]
     )
+
+
+def test_abandoned_uploads_are_swept_and_staff_see_arrivals(
+    site: Site, browser: Any, tmp_path: Path
+) -> None:
+    page = _phone(browser)
+    page.goto(site.url + "/?lang=en")
+    before = datetime.now(UTC).replace(microsecond=0)
+    _send(page, _clip(tmp_path, "arrives.mp4"), consent=True)
+    head = _clip(tmp_path, "arrives.mp4").read_bytes()[:189]
+    assert _start(page, head, 6000, _token(page))["status"] == 200  # started, never sent
+    [ticket] = (site.target / ".reel-upload" / "tickets").iterdir()
+    site.stop()
+    stats = json.loads(
+        subprocess.run(
+            [str(REEL), "upload", "stats", "--target", str(site.target)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )  # fmt: skip
+    assert stats["count"] == 1 and datetime.fromisoformat(stats["last"]) >= before
+
+    fresh = Site(tmp_path, target=site.target)  # a restart sweeps; this ticket is too young
+    fresh.stop()
+    assert ticket.is_file()
+    two_days_ago = time.time() - 2 * 86400 - 60
+    os.utime(ticket, (two_days_ago, two_days_ago))
+    Site(tmp_path, target=site.target).stop()
+    assert not ticket.exists(), "an abandoned upload's form (a name, a message) was kept"
+    assert len(site.arrived()) == 1, "a finished upload was swept"

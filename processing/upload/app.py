@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,8 @@ STATIC = {
     "upload.css": "text/css; charset=utf-8",
 }
 _MAX_FORM = 8192
+#: Seconds between two sweeps of abandoned uploads (:meth:`.store.FolderStore.sweep`).
+_SWEEP_EVERY = 600.0
 
 
 class Headers:
@@ -68,6 +71,8 @@ class UploadSite:
         self.max_bytes = up.max_mb * 1024 * 1024
         self.starts = RateLimit(up.starts_per_hour)
         self.volume = RateLimit(up.mb_per_hour * 1024 * 1024)
+        self.swept = time.monotonic()
+        self.store.sweep(up.abandoned_days * 86400)
 
     def lang(self, request: Request) -> str:
         asked = request.query_params.get("lang", "")
@@ -123,6 +128,9 @@ class UploadSite:
             return _error(415, "not_video")
         if not self.starts.take(address):
             return _error(429, "rate_limited")
+        if time.monotonic() - self.swept > _SWEEP_EVERY:
+            self.swept = time.monotonic()
+            self.store.sweep(self.cfg.upload.abandoned_days * 86400)
         ticket, link = self.store.start(self.sidecar(form))
         return JSONResponse({"ticket": ticket, "link": f"/l/{link}"})
 

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,6 +164,24 @@ class FolderStore:
             (self.root / WEB / uid / f"{uid}.json").read_text("utf-8")
         )
         return data
+
+    def sweep(self, max_age_seconds: float) -> int:
+        """Delete tickets and unfinished uploads older than ``max_age_seconds``; returns how many.
+
+        An abandoned upload still holds what the contributor typed and the
+        bytes they sent (with the phone's location tags): neither is kept
+        for an upload that never finished.
+        """
+        cutoff = time.time() - max_age_seconds
+        removed = 0
+        for folder in (self.work / "tickets", self.tus, self.tus / ".locks"):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     # ---------------------------------------------------------------- staff
 
