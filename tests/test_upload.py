@@ -416,7 +416,7 @@ def test_consent_anonymity_and_withdrawal_reach_the_pipeline(
     page.goto(site.url + "/?lang=en")
     link = _send(page, _clip(tmp_path, "given.mp4"), name="Dana", consent=True, anonymize=True)
     page.goto(site.url + "/?lang=ru")
-    _send(page, _clip(tmp_path, "not-given.mp4", content="smptebars"), name="Ира")
+    later = _send(page, _clip(tmp_path, "not-given.mp4", content="smptebars"), name="Ира")
     out = tmp_path / "renders"
     # The language select follows the page's language: en for one, ru for the other.
     entries = {e.language: e for e in process_batch(open_source(site.target), out, cfg)}
@@ -430,15 +430,21 @@ def test_consent_anonymity_and_withdrawal_reach_the_pipeline(
     clip = out / "clips" / f"{given.id}.mp4"
     assert clip.is_file()
 
-    page.goto(site.url + link + "?lang=en")
+    page.goto(site.url + link)
     page.click("#withdraw")
     page.wait_for_selector("#notice")
     assert "will not be used" in page.inner_text("#notice")
     assert page.query_selector("#withdraw") is None
+    page.goto(site.url + later)  # the other contributor asks to be hidden, in Russian
+    page.click("#hide")
+    page.wait_for_selector("#notice")
+    assert page.inner_text("#notice") == cfg.upload_text["ru"]["hidden"]
     again = {e.id: e for e in process_batch(open_source(site.target), out, cfg)}
     assert again[given.id].code == "consent_withdrawn"
     assert not clip.exists(), "the withdrawn clip is still in the output"
     assert again[not_given.id].code == "no_consent"
+    assert not not_given.anonymize and again[not_given.id].anonymize
+    assert again[not_given.id].anonymization, "anonymity asked through the link was not applied"
 
     stranger = _phone(browser)
     stranger.goto(site.url + "/l/" + "A" * 43)

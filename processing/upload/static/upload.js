@@ -103,6 +103,7 @@
         progress.value = 100;
         say("", false);
         var anchor = document.getElementById("link");
+        link += "?lang=" + encodeURIComponent(document.documentElement.lang);  // the page's language
         anchor.href = link;
         anchor.textContent = location.origin + link;
         document.getElementById("done").hidden = false;
