@@ -270,9 +270,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     target = Path(args.target or cfg.upload.target)
     if args.action == "stats":
-        from processing.upload.store import FolderStore
+        from processing.upload.store import stats
 
-        print(json.dumps(FolderStore(target).stats().as_dict()))
+        print(json.dumps(stats(target).as_dict()))
         return 0
     import uvicorn
 

@@ -183,18 +183,6 @@ class FolderStore:
                     removed += 1
         return removed
 
-    # ---------------------------------------------------------------- staff
-
-    def stats(self) -> Stats:
-        """How many uploads arrived through the page, and when the last one did."""
-        times = [
-            p.stat().st_mtime
-            for p in (self.root / WEB).iterdir()
-            if p.is_dir() and not p.is_symlink()
-        ]
-        last = datetime.fromtimestamp(max(times), UTC) if times else None
-        return Stats(len(times), last)
-
     # ---------------------------------------------------------------- helpers
 
     @contextlib.contextmanager
@@ -220,3 +208,17 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def stats(root: Path) -> Stats:
+    """How many uploads arrived through the page into ``root``, and when the last one did.
+
+    Reads only (a wrong folder is not created): for staff, ``reel upload stats``.
+    """
+    web = Path(root) / WEB
+    times = (
+        [p.stat().st_mtime for p in web.iterdir() if p.is_dir() and not p.is_symlink()]
+        if web.is_dir()
+        else []
+    )
+    return Stats(len(times), datetime.fromtimestamp(max(times), UTC) if times else None)
