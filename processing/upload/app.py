@@ -197,7 +197,7 @@ def create_app(cfg: Config, target: Path | None = None) -> ASGIApp:
     """The upload site for ``target`` (default ``upload.target``), headers included."""
     site = UploadSite(cfg, Path(target or cfg.upload.target))
     files = TusGuard(
-        tus_app(site.store, site.max_bytes),
+        tus_app(site.store, site.max_bytes, cfg.upload.abandoned_days),
         site.store,
         site.csrf,
         max_bytes=site.max_bytes,

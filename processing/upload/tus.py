@@ -39,10 +39,17 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _ALLOWED = {"POST", "PATCH", "HEAD", "OPTIONS"}
 
 
-def tus_app(store: FolderStore, max_bytes: int) -> ASGIApp:
-    """The tus server (a FastAPI sub-application of tuspyserver's router) for ``store``."""
+def tus_app(store: FolderStore, max_bytes: int, keep_days: int) -> ASGIApp:
+    """The tus server (a FastAPI sub-application of tuspyserver's router) for ``store``.
+
+    ``keep_days``: an unfinished upload expires (410) after this many days,
+    as :meth:`.store.FolderStore.sweep` deletes it.
+    """
     from fastapi import FastAPI, HTTPException
     from tuspyserver import create_tus_router
+
+    # tuspyserver logs each HEAD at INFO with the upload's metadata (its ticket).
+    logging.getLogger("tuspyserver").setLevel(logging.WARNING)
 
     def pre_create(metadata: dict[str, str], info: dict[str, Any]) -> None:
         if not store.has_ticket(metadata.get("ticket", "")):
@@ -70,7 +77,7 @@ def tus_app(store: FolderStore, max_bytes: int) -> ASGIApp:
             prefix="files",
             files_dir=str(store.tus),
             max_size=max_bytes,
-            days_to_keep=2,
+            days_to_keep=keep_days,
             pre_create_hook=pre_create,
             on_upload_complete=complete,
         )
