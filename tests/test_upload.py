@@ -31,7 +31,6 @@ from processing.sidecar import parse_sidecar
 from processing.storage import open_source
 from tests.uploadkit import REEL, Proxy, Site
 
-
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 
