@@ -13,31 +13,40 @@ decisions; otherwise it says why and shows no player), the running order of appr
 one card per rendered submission (poster, contact sheet, player, contributor
 text, status, quality flags) and the rejected submissions with their reasons.
 Editors approve, reject and reorder there and export ``decisions.json``, which
-``reel review apply`` records (:mod:`processing.decisions`).
+``reel review apply`` records (:mod:`processing.decisions`). The same cards in
+the review app's shell (:class:`~processing.review_shell.AppShell`, served by
+``reel review serve``) save every change on the server instead.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from . import review_compilation, review_faces, state
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
 from .errors import FFmpegError
 from .fsutil import atomic_output
 from .quality import RULES
+from .review_changes import approval_refusal
+from .review_shell import AppShell, Shell, StaticShell
 from .sheets import SHEET_FRAMES, prune_pictures, thumb_key, thumbs
 
-__all__ = ["Decisions", "apply_decisions", "build_review", "load_decisions", "page_path"]
+__all__ = [
+    "AppShell",
+    "Decisions",
+    "apply_decisions",
+    "build_review",
+    "load_decisions",
+    "page_path",
+    "render_review",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,7 @@ MEDIA = "review/media"
 #: Clips named on a duplicate flag; the rest are counted.
 DUPLICATES_SHOWN = 4
 
+_HASHTAG = re.compile(r"(#\w+)")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -69,7 +79,7 @@ def build_review(
     url_for: UrlFor | None = None,
     inline_images: bool = True,
 ) -> Path:
-    """Write ``out/review/index.html`` from ``out/report.json`` and return its path.
+    """Write ``out/review/index.html`` (the offline page) from ``out/report.json``; return its path.
 
     Args:
         out: The output folder ``reel process`` wrote.
@@ -82,7 +92,28 @@ def build_review(
     Raises:
         ReelError: There is no readable ``report.json``.
     """
+    page = render_review(out, url_for=url_for, inline_images=inline_images)
+    dst = page_path(out)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(dst) as part:
+        part.write_text(page, "utf-8")
+    return dst
+
+
+def render_review(
+    out: Path,
+    *,
+    url_for: UrlFor | None = None,
+    inline_images: bool = True,
+    shell: Shell | None = None,
+) -> str:
+    """The review page of ``out`` as HTML, in ``shell`` (the offline page's by default).
+
+    Raises:
+        ReelError: There is no readable ``report.json``.
+    """
     url = url_for or relative_url
+    frame_shell = shell or StaticShell()
     report = state.load_report(out)  # a StateError (a ReelError) says what to run
     subs = [s for s in report.get("submissions") or [] if isinstance(s, dict) and s.get("id")]
     size = (report.get("targets") or {}).get("size") or [1920, 1080]
@@ -110,9 +141,9 @@ def build_review(
     data = _script_data(report, out, rendered + withdrawn, decisions)
     body = "\n".join(
         [
-            _toolbar(report, len(rendered), len(refused)),
+            frame_shell.toolbar(report, len(rendered), len(refused)),
             '<main id="main">',
-            _keys_help(),
+            frame_shell.keys_help(),
             review_compilation.section(manifest, url, names),
             _order_section(),
             _section(
@@ -136,12 +167,7 @@ def build_review(
             "</main>",
         ]
     )
-    page = _document(body, data, media_urls, image_urls)
-    dst = page_path(out)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dst) as part:
-        part.write_text(page, "utf-8")
-    return dst
+    return frame_shell.document(body, data, media_urls, image_urls)
 
 
 # --------------------------------------------------------------------- data
@@ -158,6 +184,7 @@ def _script_data(
                 "name": _display_name(s),
                 "duration": float(s.get("duration") or 0.0),
                 "status": s.get("status"),
+                "refusal": approval_refusal(s),
             }
             for s in clips
         },
@@ -227,45 +254,6 @@ def _lang_attr(lang: Any) -> str:
     return f' lang="{_e(lang)}"' if isinstance(lang, str) and _LANG.match(lang) else ""
 
 
-def _toolbar(report: dict[str, Any], rendered: int, refused: int) -> str:
-    made = _e(report.get("generated_at") or "")
-    return f"""<a class="skip" href="#review">Skip to the clips</a>
-<div class="toolbar"><div class="top">
-  <h1>Clip review</h1>
-  <label for="editor">Your name</label>
-  <input id="editor" name="editor" autocomplete="name" placeholder="recorded with your decisions">
-  <button type="button" id="export" class="primary">Export decisions.json <kbd>E</kbd></button>
-  <button type="button" id="help-toggle" aria-controls="keys">Keys <kbd>?</kbd></button>
-  <p id="status" role="status" aria-live="polite"></p>
-</div></div>
-<div class="top"><p class="muted">{rendered} rendered, {refused} rejected · report of {made} ·
-page built {_e(datetime.now(UTC).isoformat(timespec="seconds"))}</p></div>"""
-
-
-def _keys_help() -> str:
-    keys = [
-        ("<kbd>J</kbd> / <kbd>↓</kbd>", "next clip"),
-        ("<kbd>K</kbd> / <kbd>↑</kbd>", "previous clip"),
-        ("<kbd>A</kbd>", "approve the clip (adds it to the end of the running order)"),
-        ("<kbd>R</kbd>", "reject the clip"),
-        ("<kbd>U</kbd>", "clear the decision"),
-        ("<kbd>[</kbd> or <kbd>Alt</kbd>+<kbd>↑</kbd>", "move the approved clip earlier"),
-        ("<kbd>]</kbd> or <kbd>Alt</kbd>+<kbd>↓</kbd>", "move the approved clip later"),
-        ("<kbd>P</kbd>", "play or pause the clip"),
-        ("<kbd>E</kbd>", "export decisions.json"),
-        ("<kbd>?</kbd>", "show or hide this list"),
-        ("<kbd>Tab</kbd>", "reach every button; Enter or Space presses it"),
-    ]
-    rows = "".join(f"<dt>{k}</dt><dd>{d}</dd>" for k, d in keys)
-    return f"""<details id="keys"><summary>Keyboard shortcuts</summary>
-<p>Shortcuts act on the clip that has focus (click a card or move with J and K). They
-are off while you type in a text field; in a video player the arrow keys seek.</p>
-<dl>{rows}</dl>
-<p>Decisions are kept in this browser until you export them. Then run
-<code>reel review apply decisions.json --out OUTPUT_FOLDER</code>; the compilation
-uses only approved clips, in this order.</p></details>"""
-
-
 def _order_section() -> str:
     return """<section id="order" aria-labelledby="order-heading">
 <h2 id="order-heading" tabindex="-1">Running order</h2>
@@ -287,7 +275,9 @@ def _section(sid: str, title: str, cards: list[str], empty: str) -> str:
 
 def _meta(s: dict[str, Any]) -> str:
     status = str(s.get("status") or "unknown")
-    parts = [f'<span class="status status-{_e(status)}">{_e(status)}</span>']
+    parts = [
+        f'<span class="status status-{_e(status)}" data-status="{_e(status)}">{_e(status)}</span>'
+    ]
     if s.get("language"):
         parts.append(f"language <span{_lang_attr(s['language'])}>{_e(s['language'])}</span>")
     if s.get("duration"):
@@ -306,7 +296,7 @@ def _text_blocks(s: dict[str, Any]) -> str:
     if s.get("message"):
         out.append(
             f'<blockquote class="message" dir="auto"{_lang_attr(s.get("language"))}>'
-            f"{_e(s['message'])}</blockquote>"
+            f"{_isolate_hashtags(str(s['message']))}</blockquote>"
         )
     if s.get("reason"):
         what = "Excluded" if s.get("status") == "excluded" else "Reason"
@@ -322,6 +312,13 @@ def _text_blocks(s: dict[str, Any]) -> str:
             + "</ul>"
         )
     return "".join(out)
+
+
+def _isolate_hashtags(text: str) -> str:
+    """``text`` escaped, each hashtag in its own ``<bdi>``: right-to-left text around
+    ``#100forJustice`` must not carry the ``#`` to its far end."""
+    parts = _HASHTAG.split(text)
+    return "".join(f"<bdi>{_e(p)}</bdi>" if i % 2 else _e(p) for i, p in enumerate(parts))
 
 
 def _unnamed(text: str, s: dict[str, Any]) -> str:
@@ -400,6 +397,8 @@ def _card(s: dict[str, Any], pics: dict[str, str], url: UrlFor, names: dict[str,
 <h3 id="t-{sid}" dir="auto">{name}</h3>
 {_meta(s)}
 <p class="decision-state">Not decided</p>
+{_refusal_note(s)}
+<p class="save-error" role="alert" dir="auto"></p>
 <video controls preload="metadata" playsinline src="{_e(url(str(s["output"])))}"{poster}
  aria-label="Clip: {name}"></video>
 {sheet}
@@ -416,6 +415,13 @@ Reject <kbd>R</kbd></button>
 </div></article>"""
 
 
+def _refusal_note(s: dict[str, Any]) -> str:
+    refusal = approval_refusal(s)
+    if not refusal:
+        return ""
+    return f'<p class="refusal" dir="auto"><strong>Cannot be approved:</strong> {_e(refusal)}</p>'
+
+
 def _rejected_card(s: dict[str, Any]) -> str:
     sid = _e(s["id"])
     return f"""<article class="card rejected" id="r-{sid}" tabindex="-1" aria-labelledby="rt-{sid}">
@@ -424,54 +430,3 @@ def _rejected_card(s: dict[str, Any]) -> str:
 <p class="meta">code <code>{_e(s.get("code") or "")}</code></p>
 {_text_blocks(s)}
 </article>"""
-
-
-def _origins(urls: list[str]) -> str:
-    """CSP sources allowing exactly the places ``urls`` point to."""
-    sources = set()
-    for u in urls:
-        parts = urlsplit(u)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            sources.add(f"{parts.scheme}://{parts.netloc}")
-        elif parts.scheme == "file":
-            sources.add("file:")
-        elif not parts.scheme:
-            # Relative links: the page's own origin ('self' does not cover file: pages).
-            sources.update(("'self'", "file:"))
-    return " ".join(sorted(sources)) or "'none'"
-
-
-def _document(body: str, data: dict[str, Any], media: list[str], images: list[str]) -> str:
-    css = resources.files("processing").joinpath("review.css").read_text("utf-8")
-    js = resources.files("processing").joinpath("review.js").read_text("utf-8")
-    csp = (
-        f"default-src 'none'; img-src data: {_origins(images) if images else ''}; "
-        f"media-src {_origins(media)}; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-        "base-uri 'none'; form-action 'none'"
-    )
-    # JSON inside <script> must not be able to close the element or open a comment.
-    blob = (
-        json.dumps(data, ensure_ascii=False)
-        .replace("&", "\\u0026")
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-    )
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
-<meta name="referrer" content="no-referrer">
-<title>Clip review · supportreel</title>
-<style>
-{css}</style>
-</head>
-<body>
-{body}
-<script type="application/json" id="review-data">{blob}</script>
-<script>
-{js}</script>
-</body>
-</html>
-"""
