@@ -57,7 +57,7 @@ def read_for_page(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
                 "duration": duration,
             }
         )
-    left_out = [x for x in raw.get("left_out") or [] if isinstance(x, dict)]
+    left_out = _once_each([x for x in raw.get("left_out") or [] if isinstance(x, dict)])
     stale = assess(raw, report, out)
     return {
         "output": raw["output"],
@@ -66,6 +66,20 @@ def read_for_page(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
         "built_at": raw.get("built_at"),
         "stale": stale.harmful + stale.outdated,
     }
+
+
+def _once_each(left: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per clip left out (an excluded clip the editors approved is listed
+    twice in the manifest: excluded, and approved but not accepted); reasons joined."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for x in left:
+        key = str(x.get("id"))
+        if key in by_id:
+            reasons = [by_id[key].get("reason"), x.get("reason")]
+            by_id[key] = {**by_id[key], "reason": "; ".join(str(r) for r in reasons if r)}
+        else:
+            by_id[key] = dict(x)
+    return list(by_id.values())
 
 
 def _clock(seconds: float) -> str:

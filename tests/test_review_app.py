@@ -1,0 +1,521 @@
+"""The review app (``reel review serve``) in Debian's chromium, at desktop and phone widths.
+
+A real uvicorn server on 127.0.0.1 serves a copy of the session batch's output;
+editors sign in through the form, decide with the page's buttons, and the
+decisions the server recorded are read back from ``decisions.json``. "Send the
+cut" resumes a real paused ``remembrance-campaign`` run on the harness server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from processing.config import load_config
+from processing.decisions import apply_decisions, history, load_decisions
+from processing.storage import open_output
+from processing.web import accounts
+from processing.web.app import CutSender, create_app
+from tests.conftest import Batch
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PASSWORDS = {"ada": "correct horse battery", "bo": "staple battery horse"}
+NAMES = {"ada": "Ada Lovelace", "bo": "Bo"}
+HASHTAG = "#100forJustice"
+ARABIC_MESSAGE = f"لن ننسى {HASHTAG}"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    """One running review app."""
+
+    url: str
+    out: Path
+    port: int
+
+    def raw_get(
+        self, path: str, cookie: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """GET ``path`` exactly as written (no client-side ``..`` clean-up)."""
+        status, _, body = self.raw(path, cookie, headers)
+        return status, body
+
+    def raw(
+        self, path: str, cookie: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for k, v in ({"Cookie": cookie} if cookie else {}).items() | (headers or {}).items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("accounts") / "editors.json"
+    for user, password in PASSWORDS.items():
+        accounts.add_editor(path, user, password, NAMES[user])
+    return path
+
+
+@contextlib.contextmanager
+def serve(out: Path, accounts_file: Path, sender: CutSender | None = None) -> Iterator[Served]:
+    """The review app for ``out`` on a free port of 127.0.0.1, as ``reel review serve`` runs it."""
+    cfg = load_config()
+    app = create_app(open_output(str(out), cfg), accounts_file, cfg, sender=sender)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the review app did not start"
+    try:
+        yield Served(f"http://127.0.0.1:{port}", out, port)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _report(out: Path) -> list[dict[str, Any]]:
+    return json.loads((out / "report.json").read_text("utf-8"))["submissions"]
+
+
+@pytest.fixture(scope="module")
+def review_out(batch: Batch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session batch's output (decisions change it), an Arabic message added."""
+    out = tmp_path_factory.mktemp("app") / "out"
+    shutil.copytree(batch.out, out, ignore=shutil.ignore_patterns(".work", ".prefect"))
+    report = json.loads((out / "report.json").read_text("utf-8"))
+    arabic = next(e for e in report["submissions"] if e.get("language") == "ar")
+    arabic["message"] = ARABIC_MESSAGE  # as a contributor's sidecar would give it
+    (out / "report.json").write_text(json.dumps(report, ensure_ascii=False), "utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def app(review_out: Path, accounts_file: Path) -> Iterator[Served]:
+    with serve(review_out, accounts_file) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: run `make setup-test` (TEST_DEBS)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@dataclass
+class Ids:
+    accepted: list[str]
+    no_consent: str
+    arabic: str
+
+
+@pytest.fixture(scope="module")
+def ids(review_out: Path) -> Ids:
+    subs = _report(review_out)
+    return Ids(
+        accepted=[e["id"] for e in subs if e["status"] == "accepted" and e.get("output")],
+        no_consent=next(e["id"] for e in subs if e.get("code") == "no_consent" and e.get("output")),
+        arabic=next(e["id"] for e in subs if e.get("message") == ARABIC_MESSAGE),
+    )
+
+
+def sign_in(browser: Any, app: Served, user: str, viewport: dict[str, int]) -> tuple[Any, Any]:
+    """A fresh browser profile signed in as ``user`` through the form; (context, page)."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(app.url + "/")
+    assert page.url == app.url + "/login"  # no session: the sign-in form
+    page.fill("#user", user)
+    page.fill("#password", PASSWORDS[user])
+    page.click("button[type=submit]")
+    page.wait_for_url(app.url + "/")
+    page.wait_for_selector("#order-summary[data-clips]")  # the script has run
+    page.problems = problems  # type: ignore[attr-defined]
+    return context, page
+
+
+def _saved(page: Any, text: str = "Saved.") -> None:
+    page.wait_for_function(
+        "t => document.getElementById('status').textContent.includes(t)", arg=text, timeout=15000
+    )
+
+
+def _order_shown(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#order-list li", "els => els.map(e => e.dataset.id)")
+
+
+def _cookie(context: Any) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+
+
+# --------------------------------------------------------------------- access
+
+
+def test_nothing_is_reachable_without_a_session(app: Served, ids: Ids, browser: Any) -> None:
+    clip = f"/media/clips/{ids.accepted[0]}.mp4"
+    for path in [clip, "/api/decisions", f"/media/review/media/{ids.accepted[0]}.jpg"]:
+        status, body = app.raw_get(path)
+        assert status == 401, (path, status)
+        assert b"ftyp" not in body and b"approved" not in body
+    status, _ = app.raw_get("/")
+    assert status == 303  # the page sends a browser to the sign-in form
+
+    context, page = sign_in(browser, app, "ada", DESKTOP)
+    cookie = context.cookies()[0]
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert cookie["name"].startswith("__Host-")
+    status, body = app.raw_get(clip, _cookie(context))
+    assert status == 200 and body[4:8] == b"ftyp"
+    # Players seek with range requests: the app answers with exactly those bytes.
+    status, head, part = app.raw(clip, _cookie(context), {"Range": "bytes=100-199"})
+    assert status == 206 and part == body[100:200]
+    assert head["content-range"] == f"bytes 100-199/{len(body)}"
+    # A change without the CSRF token, or sent from another site's page, is refused.
+    no_token = page.request.post(
+        app.url + "/api/decisions",
+        data={"action": "decide", "id": ids.accepted[0], "choice": "rejected"},
+    )
+    assert no_token.status == 403
+    csrf = page.evaluate("JSON.parse(document.getElementById('review-data').textContent).app.csrf")
+    foreign = page.request.post(
+        app.url + "/api/decisions",
+        data={"action": "decide", "id": ids.accepted[0], "choice": "rejected"},
+        headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+    )
+    assert foreign.status == 403
+    assert (load_decisions(app.out) is None) or ids.accepted[0] not in load_decisions(
+        app.out
+    ).decisions
+    headers = page.request.get(app.url + "/").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "unsafe-inline" not in headers["content-security-policy"]
+    assert page.problems == []  # type: ignore[attr-defined]
+    context.close()
+
+
+def test_sign_in_is_rate_limited(app: Served, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    statuses = []
+    for _ in range(6):
+        r = page.request.post(
+            app.url + "/login", form={"user": "bo", "password": "wrong password!"}
+        )
+        statuses.append(r.status)
+    right = page.request.post(
+        app.url + "/login", form={"user": "bo", "password": PASSWORDS["bo"]}, max_redirects=0
+    )
+    context.close()
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429
+    assert right.status == 429 and "retry-after" in right.headers  # even the right password waits
+
+
+def test_paths_outside_the_output_are_refused(app: Served, browser: Any, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"\x00\x00\x00\x18ftypsecret")
+    (app.out / "clips" / "escape.mp4").symlink_to(secret)
+    context, _ = sign_in(browser, app, "ada", DESKTOP)
+    cookie = _cookie(context)
+    context.close()
+    for path in [
+        "/media/clips/../report.json",
+        "/media/clips/..%2freport.json",
+        "/media/%2e%2e/%2e%2e/etc/passwd",
+        "/media/clips/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/media/report.json",
+        "/media/clips/escape.mp4",
+        "/media/.work/lock",
+        "/media/clips/" + "a" * 300 + ".mp4",
+    ]:
+        status, body = app.raw_get(path, cookie)
+        assert status in (400, 404), (path, status)
+        assert b"secret" not in body and b"submissions" not in body and b"root:" not in body
+
+
+# --------------------------------------------------------------------- deciding
+
+
+def test_editors_decide_in_the_browser_and_the_server_records_it(
+    app: Served, ids: Ids, browser: Any
+) -> None:
+    a, b, c, d = ids.accepted[:4]
+    context, page = sign_in(browser, app, "ada", DESKTOP)
+    before = len(history(app.out))
+    for sid in (a, b, c):
+        page.click(f"#c-{sid} button[data-act=approve]")
+        _saved(page, "number")
+    page.click(f"#c-{d} button[data-act=reject]")
+    _saved(page, "Rejected")
+    page.click(f"#c-{c} button[data-act=earlier]")  # a, c, b
+    _saved(page, "Moved")
+    recorded = load_decisions(app.out)
+    assert recorded is not None
+    assert list(recorded.order) == [a, c, b]
+    assert recorded.decisions == {a: "approved", b: "approved", c: "approved", d: "rejected"}
+    assert recorded.applied_by == "Ada Lovelace"
+    assert len(history(app.out)) == before + 5  # every click is one recorded change
+    assert _order_shown(page) == [a, c, b]
+    # The badge follows the decision in force; the summary counts what will be compiled.
+    assert page.inner_text(f"#c-{d} .status") == "rejected by an editor"
+    assert page.inner_text(f"#c-{a} .status") == "approved"
+    durations = {e["id"]: e["duration"] for e in _report(app.out)}
+    summary = page.locator("#order-summary")
+    assert summary.get_attribute("data-clips") == "3"
+    seconds = float(summary.get_attribute("data-seconds") or 0)
+    assert seconds == pytest.approx(durations[a] + durations[b] + durations[c], abs=0.01)
+    page.reload()
+    assert _order_shown(page) == [a, c, b]  # from the server, not this browser
+    page.screenshot(path=str(DOCS / "review-app-desktop.png"))
+    assert page.problems == []  # type: ignore[attr-defined]
+    context.close()
+
+    # Another editor on a phone: the same order, moved with the running order's button.
+    phone_ctx, phone = sign_in(browser, app, "bo", PHONE)
+    assert _order_shown(phone) == [a, c, b]
+    phone.click(f"#order-list li[data-id='{a}'] button[data-order-act=later]")
+    _saved(phone, "Moved")
+    recorded = load_decisions(app.out)
+    assert recorded is not None and list(recorded.order) == [c, a, b]
+    assert recorded.applied_by == "Bo"
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.screenshot(path=str(DOCS / "review-app-phone.png"))
+    phone_ctx.close()
+
+
+def test_approving_a_clip_without_consent_is_refused_with_the_reason(
+    app: Served, ids: Ids, browser: Any
+) -> None:
+    context, page = sign_in(browser, app, "bo", PHONE)
+    before = load_decisions(app.out)
+    page.click(f"#c-{ids.no_consent} button[data-act=approve]")
+    _saved(page, "Not saved")
+    assert "no consent" in page.inner_text("#status")
+    assert "no consent" in page.inner_text(f"#c-{ids.no_consent} .save-error")
+    assert page.get_attribute(f"#c-{ids.no_consent}", "data-decision") == "undecided"
+    after = load_decisions(app.out)
+    assert (after.as_dict() if after else None) == (before.as_dict() if before else None)
+    # Decisions recorded elsewhere (a file) that approve it: the page leaves it out of the count.
+    current = after.as_dict() if after else {"order": [], "decisions": {}}
+    order = [*current["order"], ids.no_consent]
+    apply_decisions(
+        {**current, "version": 1, "editor": "file", "decided_at": "2027-03-20T18:00:00+00:00",
+         "order": order, "decisions": {**current["decisions"], ids.no_consent: "approved"}},
+        app.out,
+    )  # fmt: skip
+    page.reload()
+    page.wait_for_selector("#order-summary[data-clips]")
+    summary = page.locator("#order-summary")
+    assert summary.get_attribute("data-clips") == str(len(order) - 1)
+    assert "left out" in summary.inner_text() and "no consent" in summary.inner_text()
+    context.close()
+
+
+def test_right_to_left_text_keeps_the_hashtag_whole(app: Served, ids: Ids, browser: Any) -> None:
+    context, page = sign_in(browser, app, "ada", DESKTOP)
+    # Where "#" and the "1" after it are drawn: the hashtag reads left to right.
+    xs = page.evaluate(
+        """([id, tag]) => {
+          const q = document.querySelector('#c-' + id + ' blockquote.message');
+          const walker = document.createTreeWalker(q, NodeFilter.SHOW_TEXT);
+          let node; const found = {};
+          while ((node = walker.nextNode())) {
+            const at = node.textContent.indexOf(tag);
+            if (at >= 0) {
+              for (const [k, i] of [['hash', at], ['one', at + 1], ['e', at + tag.length - 1]]) {
+                const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
+                found[k] = r.getBoundingClientRect().left;
+              }
+            }
+          }
+          return found;
+        }""",
+        [ids.arabic, HASHTAG],
+    )
+    context.close()
+    assert xs["hash"] < xs["one"] < xs["e"], xs
+
+
+# --------------------------------------------------------------------- sending the cut
+
+
+def _campaign_uploads(folder: Path) -> Path:
+    import mediagen as mg
+
+    folder.mkdir(parents=True)
+    for i in range(3):
+        mg.make_clip(folder / f"clip{i}.mp4", duration=2, size=(320, 180), lufs=-18 - 2 * i)
+        (folder / f"clip{i}.json").write_text(
+            json.dumps({"name": f"Supporter {i}", "consent": True})
+        )
+    return folder
+
+
+def _wait_for_state(run_id: str, final: bool, timeout: float = 300) -> Any:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(run_id))
+        if run.state and (run.state.is_final() if final else run.state.is_paused()):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} did not get there: {run.state}")
+
+
+def _clips_in(out: Path) -> list[str]:
+    manifest = json.loads((out / "compilation" / "manifest.json").read_text("utf-8"))
+    return [s["id"] for s in manifest["segments"] if s["kind"] == "clip"]
+
+
+def _send(page: Any) -> str:
+    with page.expect_response("**/api/send") as response:
+        page.click("#send")
+    assert response.value.status == 200, response.value.text()
+    return str(response.value.json()["run_id"])
+
+
+def test_send_the_cut_resumes_the_paused_campaign_then_builds_again(
+    prefect_server: str, accounts_file: Path, browser: Any, tmp_path: Path
+) -> None:
+    """Today's pause input (``EditorDecision``: editor, include) is what the app fills in."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
+    from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypes
+    from prefect.client.schemas.objects import StateType
+
+    from flows.campaign import remembrance_campaign
+    from flows.params import CampaignParams
+    from flows.review_send import PrefectCutSender
+
+    src, out = _campaign_uploads(tmp_path / "uploads"), tmp_path / "out"
+    result: dict[str, Any] = {}
+    runner = threading.Thread(
+        target=lambda: result.update(
+            state=remembrance_campaign(
+                CampaignParams(source=str(src), out=str(out)), return_state=True
+            )
+        )
+    )
+    runner.start()
+    paused = None
+    deadline = time.monotonic() + 300
+    while paused is None and time.monotonic() < deadline:
+        time.sleep(1)
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=StateTypes(any_=[StateType.PAUSED]))
+                )
+            )
+        paused = next((r for r in runs if r.parameters["params"]["out"] == str(out)), None)
+    assert paused is not None, "the campaign never paused for the editors"
+    first, second, third = [e["id"] for e in _report(out) if e["status"] == "accepted"]
+
+    with serve(out, accounts_file, PrefectCutSender()) as served:
+        context, page = sign_in(browser, served, "ada", DESKTOP)
+        page.click(f"#c-{third} button[data-act=approve]")
+        _saved(page, "number 1")
+        page.click(f"#c-{first} button[data-act=approve]")
+        _saved(page, "number 2")
+        page.click(f"#c-{second} button[data-act=reject]")
+        _saved(page, "Rejected")
+        assert _send(page) == str(paused.id)  # the paused run, not a new one
+        runner.join(timeout=300)
+        assert result["state"].is_completed(), result["state"]
+        assert _clips_in(out) == [third, first]
+        # The page reloads itself and previews the new compilation.
+        page.wait_for_selector("#compilation-video", timeout=60000)
+        assert page.get_attribute("#compilation-video", "src").endswith(".mp4")
+
+        # No paused run any more: Send the cut starts build-compilation with the new decisions.
+        page.click(f"#c-{second} button[data-act=approve]")
+        _saved(page, "number 3")
+        run_id = _send(page)
+        assert run_id != str(paused.id)
+        run = _wait_for_state(run_id, final=True)
+        assert run.state.is_completed(), run.state
+        assert run.flow_id != paused.flow_id  # build-compilation, not the campaign
+        assert _clips_in(out) == [third, first, second]
+        page.wait_for_function(
+            "n => document.querySelectorAll('#compilation .chapters button').length >= n",
+            arg=3,
+            timeout=60000,
+        )
+        assert page.problems == []  # type: ignore[attr-defined]
+        context.close()
+
+
+def test_accounts_hold_only_slow_hashes_and_the_cli_explains_refusals(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "editors.json"
+    reel = [sys.executable, "-m", "flows.cli"]
+    ok = subprocess.run(
+        [*reel, "review", "add-editor", "cy", "--name", "Cy", "--accounts", str(path),
+         "--password-stdin"],
+        input="a long enough secret\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    text = path.read_text("utf-8")
+    assert "a long enough secret" not in text and "scrypt" in text
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert accounts.check(path, "cy", "a long enough secret") == accounts.Editor("cy", "Cy")
+    assert accounts.check(path, "cy", "a long enough secreT") is None
+    assert accounts.check(path, "nobody", "a long enough secret") is None
+    short = subprocess.run(
+        [*reel, "review", "add-editor", "cy", "--accounts", str(path), "--password-stdin"],
+        input="short\n", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert short.returncode == 2 and short.stderr.count("\n") == 1, short.stderr
+    assert "12 to 1024 characters" in short.stderr
+    served = subprocess.run(
+        [*reel, "review", "serve", "--out", str(tmp_path), "--accounts", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert served.returncode == 2 and "add an editor first" in served.stderr
+    assert "Traceback" not in served.stderr
