@@ -115,7 +115,7 @@ class PrefectCutSender:
             sort=FlowRunSort.START_TIME_DESC,
             limit=200,
         )
-        mine = [r for r in runs if (r.parameters.get("params") or {}).get("out") == out]
+        mine = [r for r in runs if _same_output((r.parameters.get("params") or {}).get("out"), out)]
         return mine[0] if mine else None
 
     def _resume(self, client: Any, run: Any, out: str, editor: str) -> RunNews:
@@ -156,6 +156,15 @@ class PrefectCutSender:
             f"No campaign run is waiting: started {COMPILE} run {run.name} with the decisions "
             "saved here.",
         )
+
+
+def _same_output(a: Any, b: str) -> bool:
+    """Whether two ``out`` parameters name one output (a folder however it is spelled)."""
+    if not isinstance(a, str):
+        return False
+    if a.startswith("s3://") or b.startswith("s3://"):
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def _run_compile(flow_run_id: str) -> int:

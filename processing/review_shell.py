@@ -169,7 +169,7 @@ class AppShell:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>Clip review · supportreel</title>
 <link rel="stylesheet" href="/static/review.css">
 <script src="/static/review.js" defer></script>

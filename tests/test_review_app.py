@@ -1,9 +1,10 @@
 """The review app (``reel review serve``) in Debian's chromium, at desktop and phone widths.
 
-A real uvicorn server on 127.0.0.1 serves a copy of the session batch's output;
-editors sign in through the form, decide with the page's buttons, and the
-decisions the server recorded are read back from ``decisions.json``. "Send the
-cut" resumes a real paused ``remembrance-campaign`` run on the harness server.
+A real ``remembrance-campaign`` run on the harness server processes five tiny
+uploads and pauses for the editors; a real uvicorn server on 127.0.0.1 serves
+its output. Editors sign in through the form, decide with the page's buttons,
+and the decisions the server recorded are read back from ``decisions.json``.
+The last test's "Send the cut" resumes that paused run.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import shutil
 import socket
 import threading
 import time
@@ -28,7 +28,6 @@ from processing.decisions import apply_decisions, history, load_decisions
 from processing.storage import open_output
 from processing.web import accounts
 from processing.web.app import CutSender, create_app
-from tests.conftest import Batch
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
@@ -40,7 +39,8 @@ ARABIC_MESSAGE = f"لن ننسى {HASHTAG}"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
-pytestmark = pytest.mark.slow
+#: The module's first test also waits for the campaign to process and pause.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @dataclass
@@ -110,16 +110,80 @@ def _report(out: Path) -> list[dict[str, Any]]:
     return json.loads((out / "report.json").read_text("utf-8"))["submissions"]
 
 
+@dataclass
+class Campaign:
+    """A real ``remembrance-campaign`` run, paused for the editors, and its output."""
+
+    out: Path
+    run_id: str
+    thread: threading.Thread
+    result: dict[str, Any]
+
+
+def _campaign_uploads(folder: Path) -> Path:
+    """Four clips with consent (one with an Arabic message), one without a sidecar."""
+    import mediagen as mg
+
+    folder.mkdir(parents=True)
+    sidecars: list[dict[str, Any] | None] = [
+        {"name": "Supporter 0", "consent": True},
+        {"name": "محمد", "consent": True, "language": "ar", "message": ARABIC_MESSAGE},
+        {"name": "Supporter 2", "consent": True},
+        {"name": "Supporter 3", "consent": True},
+        None,  # no consent: rendered for review, may not be approved
+    ]
+    for i, sidecar in enumerate(sidecars):
+        mg.make_clip(folder / f"clip{i}.mp4", duration=2, size=(320, 180), lufs=-16 - 2 * i)
+        if sidecar is not None:
+            (folder / f"clip{i}.json").write_text(json.dumps(sidecar, ensure_ascii=False))
+    return folder
+
+
 @pytest.fixture(scope="module")
-def review_out(batch: Batch, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the session batch's output (decisions change it), an Arabic message added."""
-    out = tmp_path_factory.mktemp("app") / "out"
-    shutil.copytree(batch.out, out, ignore=shutil.ignore_patterns(".work", ".prefect"))
-    report = json.loads((out / "report.json").read_text("utf-8"))
-    arabic = next(e for e in report["submissions"] if e.get("language") == "ar")
-    arabic["message"] = ARABIC_MESSAGE  # as a contributor's sidecar would give it
-    (out / "report.json").write_text(json.dumps(report, ensure_ascii=False), "utf-8")
-    return out
+def campaign(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
+    """The editors' situation: the campaign processed the uploads and waits for them.
+
+    Cheaper than a copy of the session batch (five 2 s clips, x264 superfast)
+    and it is the real thing "Send the cut" must resume at the end.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
+    from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypes
+    from prefect.client.schemas.objects import StateType
+
+    from flows.campaign import remembrance_campaign
+    from flows.params import CampaignParams
+
+    root = tmp_path_factory.mktemp("campaign")
+    src, out = _campaign_uploads(root / "uploads"), root / "out"
+    config = root / "campaign.toml"
+    config.write_text('[output]\nx264_preset = "superfast"\n', "utf-8")
+    params = CampaignParams(source=str(src), out=str(out), config=str(config))
+    result: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: result.update(state=remembrance_campaign(params, return_state=True)),
+        daemon=True,
+    )
+    thread.start()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and thread.is_alive():
+        time.sleep(1)
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=StateTypes(any_=[StateType.PAUSED]))
+                )
+            )
+        paused = [r for r in runs if r.parameters["params"]["out"] == str(out)]
+        if paused:
+            yield Campaign(out, str(paused[0].id), thread, result)
+            return
+    pytest.fail(f"the campaign never paused for the editors: {result}")
+
+
+@pytest.fixture(scope="module")
+def review_out(campaign: Campaign) -> Path:
+    return campaign.out
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +297,12 @@ def test_nothing_is_reachable_without_a_session(app: Served, ids: Ids, browser: 
     context.close()
 
 
-def test_sign_in_is_rate_limited(app: Served, browser: Any) -> None:
+def test_sign_in_is_rate_limited(review_out: Path, accounts_file: Path, browser: Any) -> None:
+    with serve(review_out, accounts_file) as app:  # its own limiter: other tests sign in
+        _guess_six_times(app, browser)
+
+
+def _guess_six_times(app: Served, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
     statuses = []
@@ -253,7 +322,15 @@ def test_sign_in_is_rate_limited(app: Served, browser: Any) -> None:
 def test_paths_outside_the_output_are_refused(app: Served, browser: Any, tmp_path: Path) -> None:
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(b"\x00\x00\x00\x18ftypsecret")
-    (app.out / "clips" / "escape.mp4").symlink_to(secret)
+    link = app.out / "clips" / "escape.mp4"
+    link.symlink_to(secret)
+    try:
+        _try_paths(app, browser)
+    finally:
+        link.unlink()
+
+
+def _try_paths(app: Served, browser: Any) -> None:
     context, _ = sign_in(browser, app, "ada", DESKTOP)
     cookie = _cookie(context)
     context.close()
@@ -378,18 +455,6 @@ def test_right_to_left_text_keeps_the_hashtag_whole(app: Served, ids: Ids, brows
 # --------------------------------------------------------------------- sending the cut
 
 
-def _campaign_uploads(folder: Path) -> Path:
-    import mediagen as mg
-
-    folder.mkdir(parents=True)
-    for i in range(3):
-        mg.make_clip(folder / f"clip{i}.mp4", duration=2, size=(320, 180), lufs=-18 - 2 * i)
-        (folder / f"clip{i}.json").write_text(
-            json.dumps({"name": f"Supporter {i}", "consent": True})
-        )
-    return folder
-
-
 def _wait_for_state(run_id: str, final: bool, timeout: float = 300) -> Any:
     from uuid import UUID
 
@@ -418,43 +483,18 @@ def _send(page: Any) -> str:
 
 
 def test_send_the_cut_resumes_the_paused_campaign_then_builds_again(
-    prefect_server: str, accounts_file: Path, browser: Any, tmp_path: Path
+    campaign: Campaign, accounts_file: Path, browser: Any
 ) -> None:
     """Today's pause input (``EditorDecision``: editor, include) is what the app fills in."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
-    from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypes
-    from prefect.client.schemas.objects import StateType
-
-    from flows.campaign import remembrance_campaign
-    from flows.params import CampaignParams
     from flows.review_send import PrefectCutSender
 
-    src, out = _campaign_uploads(tmp_path / "uploads"), tmp_path / "out"
-    result: dict[str, Any] = {}
-    runner = threading.Thread(
-        target=lambda: result.update(
-            state=remembrance_campaign(
-                CampaignParams(source=str(src), out=str(out)), return_state=True
-            )
-        )
-    )
-    runner.start()
-    paused = None
-    deadline = time.monotonic() + 300
-    while paused is None and time.monotonic() < deadline:
-        time.sleep(1)
-        with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=StateTypes(any_=[StateType.PAUSED]))
-                )
-            )
-        paused = next((r for r in runs if r.parameters["params"]["out"] == str(out)), None)
-    assert paused is not None, "the campaign never paused for the editors"
-    first, second, third = [e["id"] for e in _report(out) if e["status"] == "accepted"]
+    out = campaign.out
+    first, second, third = [e["id"] for e in _report(out) if e["status"] == "accepted"][:3]
+    empty = {"version": 1, "editor": "staff", "decided_at": "2027-03-20T18:00:00+00:00"}
+    apply_decisions({**empty, "order": [], "decisions": {}}, out)  # a clean slate
 
-    with serve(out, accounts_file, PrefectCutSender()) as served:
+    sender = PrefectCutSender(out.parent / "campaign.toml")  # the campaign's settings
+    with serve(out, accounts_file, sender) as served:
         context, page = sign_in(browser, served, "ada", DESKTOP)
         page.click(f"#c-{third} button[data-act=approve]")
         _saved(page, "number 1")
@@ -462,9 +502,9 @@ def test_send_the_cut_resumes_the_paused_campaign_then_builds_again(
         _saved(page, "number 2")
         page.click(f"#c-{second} button[data-act=reject]")
         _saved(page, "Rejected")
-        assert _send(page) == str(paused.id)  # the paused run, not a new one
-        runner.join(timeout=300)
-        assert result["state"].is_completed(), result["state"]
+        assert _send(page) == campaign.run_id  # the paused run, not a new one
+        campaign.thread.join(timeout=300)
+        assert campaign.result["state"].is_completed(), campaign.result["state"]
         assert _clips_in(out) == [third, first]
         # The page reloads itself and previews the new compilation.
         page.wait_for_selector("#compilation-video", timeout=60000)
@@ -474,16 +514,16 @@ def test_send_the_cut_resumes_the_paused_campaign_then_builds_again(
         page.click(f"#c-{second} button[data-act=approve]")
         _saved(page, "number 3")
         run_id = _send(page)
-        assert run_id != str(paused.id)
+        assert run_id != campaign.run_id
         run = _wait_for_state(run_id, final=True)
         assert run.state.is_completed(), run.state
-        assert run.flow_id != paused.flow_id  # build-compilation, not the campaign
-        assert _clips_in(out) == [third, first, second]
+        assert run.name and _clips_in(out) == [third, first, second]
         page.wait_for_function(
             "n => document.querySelectorAll('#compilation .chapters button').length >= n",
             arg=3,
             timeout=60000,
         )
+        page.screenshot(path=str(DOCS / "review-app-sent.png"))
         assert page.problems == []  # type: ignore[attr-defined]
         context.close()
 

@@ -276,6 +276,7 @@ def create_app(
         Route("/logout", auth(app.logout, form=True), methods=["POST"]),
         Route("/", auth(app.page, page=True), methods=["GET"]),
         Route("/static/{name}", app.static, methods=["GET"]),
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         Route("/media/{path:path}", auth(app.media), methods=["GET"]),
         Route("/api/decisions", auth(app.decisions), methods=["GET", "POST"]),
         Route("/api/send", auth(app.send), methods=["POST"]),

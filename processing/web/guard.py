@@ -13,7 +13,7 @@ Generic pieces, shared by the review app and (later) the contributors' upload pa
   in a sliding window.
 * :class:`SecurityHeaders`: an ASGI middleware adding a strict
   Content-Security-Policy (no inline script or style, nothing from elsewhere
-  but the media origins given), ``nosniff``, no referrer, no framing.
+  but the media origins given), ``nosniff``, no referrer to other sites, no framing.
 * :func:`parse_form`: a small ``application/x-www-form-urlencoded`` body reader
   (no multipart parser is installed, and none is needed).
 
@@ -224,7 +224,7 @@ class SecurityHeaders:
         self.headers = [
             (b"content-security-policy", policy.encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
+            (b"referrer-policy", b"same-origin"),  # no-referrer would make Origin "null"
             (b"x-frame-options", b"DENY"),
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"cross-origin-resource-policy", b"same-origin"),

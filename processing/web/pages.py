@@ -20,7 +20,7 @@ def _page(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>{_e(title)} · supportreel</title>
 <link rel="stylesheet" href="/static/review.css">
 </head>
