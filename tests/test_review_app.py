@@ -248,6 +248,21 @@ def _order_shown(page: Any) -> list[str]:
     return page.eval_on_selector_all("#order-list li", "els => els.map(e => e.dataset.id)")
 
 
+def _shot(page: Any, name: str) -> None:
+    """A screenshot of the top of the page for README: docs/NAME, a small palette PNG."""
+    from PIL import Image
+
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)  # let posters settle
+    path = DOCS / name
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(path))
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+    assert path.stat().st_size < 200_000
+
+
 def _cookie(context: Any) -> str:
     return "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
 
@@ -382,7 +397,7 @@ def test_editors_decide_in_the_browser_and_the_server_records_it(
     assert seconds == pytest.approx(durations[a] + durations[b] + durations[c], abs=0.01)
     page.reload()
     assert _order_shown(page) == [a, c, b]  # from the server, not this browser
-    page.screenshot(path=str(DOCS / "review-app-desktop.png"))
+    _shot(page, "review-app-desktop.png")
     assert page.problems == []  # type: ignore[attr-defined]
     context.close()
 
@@ -395,7 +410,7 @@ def test_editors_decide_in_the_browser_and_the_server_records_it(
     assert recorded is not None and list(recorded.order) == [c, a, b]
     assert recorded.applied_by == "Bo"
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    phone.screenshot(path=str(DOCS / "review-app-phone.png"))
+    _shot(phone, "review-app-phone.png")
     phone_ctx.close()
 
 
@@ -523,7 +538,8 @@ def test_send_the_cut_resumes_the_paused_campaign_then_builds_again(
             arg=3,
             timeout=60000,
         )
-        page.screenshot(path=str(DOCS / "review-app-sent.png"))
+        page.wait_for_selector("#compilation-video")
+        _shot(page, "review-app-sent.png")
         assert page.problems == []  # type: ignore[attr-defined]
         context.close()
 
