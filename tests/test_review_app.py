@@ -9,197 +9,61 @@ The last test's "Send the cut" resumes that paused run.
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from processing.config import load_config
 from processing.decisions import apply_decisions, history, load_decisions
-from processing.storage import open_output
 from processing.web import accounts
-from processing.web.app import CutSender, create_app
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-PASSWORDS = {"ada": "correct horse battery", "bo": "staple battery horse"}
-NAMES = {"ada": "Ada Lovelace", "bo": "Bo"}
-HASHTAG = "#100forJustice"
-ARABIC_MESSAGE = f"لن ننسى {HASHTAG}"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+from tests import reviewapp as rv
 
 #: The module's first test also waits for the campaign to process and pause.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
-@dataclass
-class Served:
-    """One running review app."""
-
-    url: str
-    out: Path
-    port: int
-
-    def raw_get(
-        self, path: str, cookie: str | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        """GET ``path`` exactly as written (no client-side ``..`` clean-up)."""
-        status, _, body = self.raw(path, cookie, headers)
-        return status, body
-
-    def raw(
-        self, path: str, cookie: str | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        for k, v in ({"Cookie": cookie} if cookie else {}).items() | (headers or {}).items():
-            conn.putheader(k, v)
-        conn.endheaders()
-        resp = conn.getresponse()
-        body = resp.read()
-        conn.close()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def accounts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("accounts") / "editors.json"
-    for user, password in PASSWORDS.items():
-        accounts.add_editor(path, user, password, NAMES[user])
+    for user, password in rv.PASSWORDS.items():
+        accounts.add_editor(path, user, password, rv.NAMES[user])
     return path
 
 
-@contextlib.contextmanager
-def serve(out: Path, accounts_file: Path, sender: CutSender | None = None) -> Iterator[Served]:
-    """The review app for ``out`` on a free port of 127.0.0.1, as ``reel review serve`` runs it."""
-    cfg = load_config()
-    app = create_app(open_output(str(out), cfg), accounts_file, cfg, sender=sender)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the review app did not start"
-    try:
-        yield Served(f"http://127.0.0.1:{port}", out, port)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def _report(out: Path) -> list[dict[str, Any]]:
-    return json.loads((out / "report.json").read_text("utf-8"))["submissions"]
-
-
-@dataclass
-class Campaign:
-    """A real ``remembrance-campaign`` run, paused for the editors, and its output."""
-
-    out: Path
-    run_id: str
-    thread: threading.Thread
-    result: dict[str, Any]
-
-
-def _campaign_uploads(folder: Path) -> Path:
-    """Four clips with consent (one with an Arabic message), one without a sidecar."""
-    import mediagen as mg
-
-    folder.mkdir(parents=True)
-    sidecars: list[dict[str, Any] | None] = [
-        {"name": "Supporter 0", "consent": True},
-        {"name": "محمد", "consent": True, "language": "ar", "message": ARABIC_MESSAGE},
-        {"name": "Supporter 2", "consent": True},
-        {"name": "Supporter 3", "consent": True},
-        None,  # no consent: rendered for review, may not be approved
-    ]
-    for i, sidecar in enumerate(sidecars):
-        mg.make_clip(folder / f"clip{i}.mp4", duration=2, size=(320, 180), lufs=-16 - 2 * i)
-        if sidecar is not None:
-            (folder / f"clip{i}.json").write_text(json.dumps(sidecar, ensure_ascii=False))
-    return folder
-
-
 @pytest.fixture(scope="module")
-def campaign(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Campaign]:
+def campaign(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> rv.Campaign:
     """The editors' situation: the campaign processed the uploads and waits for them.
 
     Cheaper than a copy of the session batch (five 2 s clips, x264 superfast)
     and it is the real thing "Send the cut" must resume at the end.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
-    from prefect.client.schemas.filters import FlowRunFilterStateType as StateTypes
-    from prefect.client.schemas.objects import StateType
-
-    from flows.campaign import remembrance_campaign
-    from flows.params import CampaignParams
-
-    root = tmp_path_factory.mktemp("campaign")
-    src, out = _campaign_uploads(root / "uploads"), root / "out"
-    config = root / "campaign.toml"
-    config.write_text('[output]\nx264_preset = "superfast"\n', "utf-8")
-    params = CampaignParams(source=str(src), out=str(out), config=str(config))
-    result: dict[str, Any] = {}
-    thread = threading.Thread(
-        target=lambda: result.update(state=remembrance_campaign(params, return_state=True)),
-        daemon=True,
-    )
-    thread.start()
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and thread.is_alive():
-        time.sleep(1)
-        with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    state=FlowRunFilterState(type=StateTypes(any_=[StateType.PAUSED]))
-                )
-            )
-        paused = [r for r in runs if r.parameters["params"]["out"] == str(out)]
-        if paused:
-            yield Campaign(out, str(paused[0].id), thread, result)
-            return
-    pytest.fail(f"the campaign never paused for the editors: {result}")
+    return rv.paused_campaign(tmp_path_factory.mktemp("campaign"))
 
 
 @pytest.fixture(scope="module")
-def review_out(campaign: Campaign) -> Path:
+def review_out(campaign: rv.Campaign) -> Path:
     return campaign.out
 
 
 @pytest.fixture(scope="module")
-def app(review_out: Path, accounts_file: Path) -> Iterator[Served]:
-    with serve(review_out, accounts_file) as served:
+def app(review_out: Path, accounts_file: Path) -> Iterator[rv.Served]:
+    with rv.serve(review_out, accounts_file) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
+    if not rv.CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: run `make setup-test` (TEST_DEBS)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = p.chromium.launch(
+            executable_path=str(rv.CHROMIUM), args=rv.CHROMIUM_ARGS, headless=True
+        )
         yield b
         b.close()
 
@@ -213,64 +77,18 @@ class Ids:
 
 @pytest.fixture(scope="module")
 def ids(review_out: Path) -> Ids:
-    subs = _report(review_out)
+    subs = rv.report(review_out)
     return Ids(
         accepted=[e["id"] for e in subs if e["status"] == "accepted" and e.get("output")],
         no_consent=next(e["id"] for e in subs if e.get("code") == "no_consent" and e.get("output")),
-        arabic=next(e["id"] for e in subs if e.get("message") == ARABIC_MESSAGE),
+        arabic=next(e["id"] for e in subs if e.get("message") == rv.ARABIC_MESSAGE),
     )
-
-
-def sign_in(browser: Any, app: Served, user: str, viewport: dict[str, int]) -> tuple[Any, Any]:
-    """A fresh browser profile signed in as ``user`` through the form; (context, page)."""
-    context = browser.new_context(viewport=viewport)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(app.url + "/")
-    assert page.url == app.url + "/login"  # no session: the sign-in form
-    page.fill("#user", user)
-    page.fill("#password", PASSWORDS[user])
-    page.click("button[type=submit]")
-    page.wait_for_url(app.url + "/")
-    page.wait_for_selector("#order-summary[data-clips]")  # the script has run
-    page.problems = problems  # type: ignore[attr-defined]
-    return context, page
-
-
-def _saved(page: Any, text: str = "Saved.") -> None:
-    page.wait_for_function(
-        "t => document.getElementById('status').textContent.includes(t)", arg=text, timeout=15000
-    )
-
-
-def _order_shown(page: Any) -> list[str]:
-    return page.eval_on_selector_all("#order-list li", "els => els.map(e => e.dataset.id)")
-
-
-def _shot(page: Any, name: str) -> None:
-    """A screenshot of the top of the page for README: docs/NAME, a small palette PNG."""
-    from PIL import Image
-
-    page.evaluate("window.scrollTo(0, 0)")
-    page.wait_for_timeout(300)  # let posters settle
-    path = DOCS / name
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(path))
-    with Image.open(path) as im:
-        small = im.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-    small.save(path, optimize=True)
-    assert path.stat().st_size < 200_000
-
-
-def _cookie(context: Any) -> str:
-    return "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
 
 
 # --------------------------------------------------------------------- access
 
 
-def test_nothing_is_reachable_without_a_session(app: Served, ids: Ids, browser: Any) -> None:
+def test_nothing_is_reachable_without_a_session(app: rv.Served, ids: Ids, browser: Any) -> None:
     clip = f"/media/clips/{ids.accepted[0]}.mp4"
     for path in [clip, "/api/decisions", f"/media/review/media/{ids.accepted[0]}.jpg"]:
         status, body = app.raw_get(path)
@@ -279,14 +97,14 @@ def test_nothing_is_reachable_without_a_session(app: Served, ids: Ids, browser: 
     status, _ = app.raw_get("/")
     assert status == 303  # the page sends a browser to the sign-in form
 
-    context, page = sign_in(browser, app, "ada", DESKTOP)
+    context, page = rv.sign_in(browser, app, "ada", rv.DESKTOP)
     cookie = context.cookies()[0]
     assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
     assert cookie["name"].startswith("__Host-")
-    status, body = app.raw_get(clip, _cookie(context))
+    status, body = app.raw_get(clip, rv.cookie(context))
     assert status == 200 and body[4:8] == b"ftyp"
     # Players seek with range requests: the app answers with exactly those bytes.
-    status, head, part = app.raw(clip, _cookie(context), {"Range": "bytes=100-199"})
+    status, head, part = app.raw(clip, rv.cookie(context), {"Range": "bytes=100-199"})
     assert status == 206 and part == body[100:200]
     assert head["content-range"] == f"bytes 100-199/{len(body)}"
     # A change without the CSRF token, or sent from another site's page, is refused.
@@ -313,11 +131,11 @@ def test_nothing_is_reachable_without_a_session(app: Served, ids: Ids, browser: 
 
 
 def test_sign_in_is_rate_limited(review_out: Path, accounts_file: Path, browser: Any) -> None:
-    with serve(review_out, accounts_file) as app:  # its own limiter: other tests sign in
+    with rv.serve(review_out, accounts_file) as app:  # its own limiter: other tests sign in
         _guess_six_times(app, browser)
 
 
-def _guess_six_times(app: Served, browser: Any) -> None:
+def _guess_six_times(app: rv.Served, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
     statuses = []
@@ -327,14 +145,14 @@ def _guess_six_times(app: Served, browser: Any) -> None:
         )
         statuses.append(r.status)
     right = page.request.post(
-        app.url + "/login", form={"user": "bo", "password": PASSWORDS["bo"]}, max_redirects=0
+        app.url + "/login", form={"user": "bo", "password": rv.PASSWORDS["bo"]}, max_redirects=0
     )
     context.close()
     assert statuses[:5] == [401] * 5 and statuses[5] == 429
     assert right.status == 429 and "retry-after" in right.headers  # even the right password waits
 
 
-def test_paths_outside_the_output_are_refused(app: Served, browser: Any, tmp_path: Path) -> None:
+def test_paths_outside_the_output_are_refused(app: rv.Served, browser: Any, tmp_path: Path) -> None:
     secret = tmp_path / "secret.mp4"
     secret.write_bytes(b"\x00\x00\x00\x18ftypsecret")
     link = app.out / "clips" / "escape.mp4"
@@ -345,9 +163,9 @@ def test_paths_outside_the_output_are_refused(app: Served, browser: Any, tmp_pat
         link.unlink()
 
 
-def _try_paths(app: Served, browser: Any) -> None:
-    context, _ = sign_in(browser, app, "ada", DESKTOP)
-    cookie = _cookie(context)
+def _try_paths(app: rv.Served, browser: Any) -> None:
+    context, _ = rv.sign_in(browser, app, "ada", rv.DESKTOP)
+    cookie = rv.cookie(context)
     context.close()
     for path in [
         "/media/clips/../report.json",
@@ -368,59 +186,59 @@ def _try_paths(app: Served, browser: Any) -> None:
 
 
 def test_editors_decide_in_the_browser_and_the_server_records_it(
-    app: Served, ids: Ids, browser: Any
+    app: rv.Served, ids: Ids, browser: Any
 ) -> None:
     a, b, c, d = ids.accepted[:4]
-    context, page = sign_in(browser, app, "ada", DESKTOP)
+    context, page = rv.sign_in(browser, app, "ada", rv.DESKTOP)
     before = len(history(app.out))
     for sid in (a, b, c):
         page.click(f"#c-{sid} button[data-act=approve]")
-        _saved(page, "number")
+        rv.saved(page, "number")
     page.click(f"#c-{d} button[data-act=reject]")
-    _saved(page, "Rejected")
+    rv.saved(page, "Rejected")
     page.click(f"#c-{c} button[data-act=earlier]")  # a, c, b
-    _saved(page, "Moved")
+    rv.saved(page, "Moved")
     recorded = load_decisions(app.out)
     assert recorded is not None
     assert list(recorded.order) == [a, c, b]
     assert recorded.decisions == {a: "approved", b: "approved", c: "approved", d: "rejected"}
     assert recorded.applied_by == "Ada Lovelace"
     assert len(history(app.out)) == before + 5  # every click is one recorded change
-    assert _order_shown(page) == [a, c, b]
+    assert rv.order_shown(page) == [a, c, b]
     # The badge follows the decision in force; the summary counts what will be compiled.
     assert page.inner_text(f"#c-{d} .status") == "rejected by an editor"
     assert page.inner_text(f"#c-{a} .status") == "approved"
-    durations = {e["id"]: e["duration"] for e in _report(app.out)}
+    durations = {e["id"]: e["duration"] for e in rv.report(app.out)}
     summary = page.locator("#order-summary")
     assert summary.get_attribute("data-clips") == "3"
     seconds = float(summary.get_attribute("data-seconds") or 0)
     assert seconds == pytest.approx(durations[a] + durations[b] + durations[c], abs=0.01)
     page.reload()
-    assert _order_shown(page) == [a, c, b]  # from the server, not this browser
-    _shot(page, "review-app-desktop.png")
+    assert rv.order_shown(page) == [a, c, b]  # from the server, not this browser
+    rv.shot(page, "review-app-desktop.png")
     assert page.problems == []  # type: ignore[attr-defined]
     context.close()
 
     # Another editor on a phone: the same order, moved with the running order's button.
-    phone_ctx, phone = sign_in(browser, app, "bo", PHONE)
-    assert _order_shown(phone) == [a, c, b]
+    phone_ctx, phone = rv.sign_in(browser, app, "bo", rv.PHONE)
+    assert rv.order_shown(phone) == [a, c, b]
     phone.click(f"#order-list li[data-id='{a}'] button[data-order-act=later]")
-    _saved(phone, "Moved")
+    rv.saved(phone, "Moved")
     recorded = load_decisions(app.out)
     assert recorded is not None and list(recorded.order) == [c, a, b]
     assert recorded.applied_by == "Bo"
-    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    _shot(phone, "review-app-phone.png")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= rv.PHONE["width"]
+    rv.shot(phone, "review-app-phone.png")
     phone_ctx.close()
 
 
 def test_approving_a_clip_without_consent_is_refused_with_the_reason(
-    app: Served, ids: Ids, browser: Any
+    app: rv.Served, ids: Ids, browser: Any
 ) -> None:
-    context, page = sign_in(browser, app, "bo", PHONE)
+    context, page = rv.sign_in(browser, app, "bo", rv.PHONE)
     before = load_decisions(app.out)
     page.click(f"#c-{ids.no_consent} button[data-act=approve]")
-    _saved(page, "Not saved")
+    rv.saved(page, "Not saved")
     assert "no consent" in page.inner_text("#status")
     assert "no consent" in page.inner_text(f"#c-{ids.no_consent} .save-error")
     assert page.get_attribute(f"#c-{ids.no_consent}", "data-decision") == "undecided"
@@ -442,8 +260,8 @@ def test_approving_a_clip_without_consent_is_refused_with_the_reason(
     context.close()
 
 
-def test_right_to_left_text_keeps_the_hashtag_whole(app: Served, ids: Ids, browser: Any) -> None:
-    context, page = sign_in(browser, app, "ada", DESKTOP)
+def test_right_to_left_text_keeps_the_hashtag_whole(app: rv.Served, ids: Ids, browser: Any) -> None:
+    context, page = rv.sign_in(browser, app, "ada", rv.DESKTOP)
     # Where "#" and the "1" after it are drawn: the hashtag reads left to right.
     xs = page.evaluate(
         """([id, tag]) => {
@@ -461,7 +279,7 @@ def test_right_to_left_text_keeps_the_hashtag_whole(app: Served, ids: Ids, brows
           }
           return found;
         }""",
-        [ids.arabic, HASHTAG],
+        [ids.arabic, rv.HASHTAG],
     )
     context.close()
     assert xs["hash"] < xs["one"] < xs["e"], xs
@@ -470,76 +288,51 @@ def test_right_to_left_text_keeps_the_hashtag_whole(app: Served, ids: Ids, brows
 # --------------------------------------------------------------------- sending the cut
 
 
-def _wait_for_state(run_id: str, final: bool, timeout: float = 300) -> Any:
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with get_client(sync_client=True) as client:
-            run = client.read_flow_run(UUID(run_id))
-        if run.state and (run.state.is_final() if final else run.state.is_paused()):
-            return run
-        time.sleep(1)
-    raise AssertionError(f"run {run_id} did not get there: {run.state}")
-
-
-def _clips_in(out: Path) -> list[str]:
-    manifest = json.loads((out / "compilation" / "manifest.json").read_text("utf-8"))
-    return [s["id"] for s in manifest["segments"] if s["kind"] == "clip"]
-
-
-def _send(page: Any) -> str:
-    with page.expect_response("**/api/send") as response:
-        page.click("#send")
-    assert response.value.status == 200, response.value.text()
-    return str(response.value.json()["run_id"])
-
-
 def test_send_the_cut_resumes_the_paused_campaign_then_builds_again(
-    campaign: Campaign, accounts_file: Path, browser: Any
+    campaign: rv.Campaign, accounts_file: Path, browser: Any
 ) -> None:
     """Today's pause input (``EditorDecision``: editor, include) is what the app fills in."""
     from flows.review_send import PrefectCutSender
 
     out = campaign.out
-    first, second, third = [e["id"] for e in _report(out) if e["status"] == "accepted"][:3]
+    first, second, third = [e["id"] for e in rv.report(out) if e["status"] == "accepted"][:3]
     empty = {"version": 1, "editor": "staff", "decided_at": "2027-03-20T18:00:00+00:00"}
     apply_decisions({**empty, "order": [], "decisions": {}}, out)  # a clean slate
 
     sender = PrefectCutSender(out.parent / "campaign.toml")  # the campaign's settings
-    with serve(out, accounts_file, sender) as served:
-        context, page = sign_in(browser, served, "ada", DESKTOP)
+    with rv.serve(out, accounts_file, sender) as served:
+        context, page = rv.sign_in(browser, served, "ada", rv.DESKTOP)
         page.click(f"#c-{third} button[data-act=approve]")
-        _saved(page, "number 1")
+        rv.saved(page, "number 1")
         page.click(f"#c-{first} button[data-act=approve]")
-        _saved(page, "number 2")
+        rv.saved(page, "number 2")
         page.click(f"#c-{second} button[data-act=reject]")
-        _saved(page, "Rejected")
-        assert _send(page) == campaign.run_id  # the paused run, not a new one
+        rv.saved(page, "Rejected")
+        assert rv.send_cut(page) == campaign.run_id  # the paused run, not a new one
         campaign.thread.join(timeout=300)
         assert campaign.result["state"].is_completed(), campaign.result["state"]
-        assert _clips_in(out) == [third, first]
+        assert rv.clips_in(out) == [third, first]
         # The page reloads itself and previews the new compilation.
         page.wait_for_selector("#compilation-video", timeout=60000)
         assert page.get_attribute("#compilation-video", "src").endswith(".mp4")
 
         # No paused run any more: Send the cut starts build-compilation with the new decisions.
         page.click(f"#c-{second} button[data-act=approve]")
-        _saved(page, "number 3")
-        run_id = _send(page)
+        rv.saved(page, "number 3")
+        run_id = rv.send_cut(page)
         assert run_id != campaign.run_id
-        run = _wait_for_state(run_id, final=True)
+        run = rv.wait_for_state(run_id, final=True)
         assert run.state.is_completed(), run.state
-        assert run.name and _clips_in(out) == [third, first, second]
+        assert run.name and rv.clips_in(out) == [third, first, second]
+        # The page reloads with the new compilation (cards count as chapters: compare files).
+        new = json.loads((out / "compilation" / "manifest.json").read_text("utf-8"))["output"]
         page.wait_for_function(
-            "n => document.querySelectorAll('#compilation .chapters button').length >= n",
-            arg=3,
+            "f => (document.querySelector('#compilation-video') || {src: ''}).src.endsWith(f)",
+            arg=new,
             timeout=60000,
         )
         page.wait_for_selector("#compilation-video")
-        _shot(page, "review-app-sent.png")
+        rv.shot(page, "review-app-sent.png")
         assert page.problems == []  # type: ignore[attr-defined]
         context.close()
 
