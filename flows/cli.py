@@ -216,6 +216,43 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from processing.web.accounts import load
+    from processing.web.app import create_app
+
+    cfg = load_config(args.config)
+    dest = open_output(args.out, cfg)
+    load(args.accounts)  # refuse to start without editors, in one line
+    sender = None
+    if not args.no_prefect:
+        from flows.review_send import PrefectCutSender
+
+        sender = PrefectCutSender(args.config)
+    app = create_app(dest, args.accounts, cfg, sender=sender)
+    print(f"review app for {dest.location('')} on http://{args.host}:{args.port}/")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+    return 0
+
+
+def cmd_add_editor(args: argparse.Namespace) -> int:
+    import getpass
+
+    from processing.web.accounts import add_editor
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.user}: ")
+        if getpass.getpass("again: ") != password:
+            print("reel: error: the two passwords differ", file=sys.stderr)
+            return 2
+    editor = add_editor(args.accounts, args.user, password, args.name)
+    print(f"{editor.user} ({editor.name}) can sign in to the review app ({args.accounts})")
+    return 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from processing import state
 
@@ -351,6 +388,36 @@ def build_parser() -> argparse.ArgumentParser:
     ra.add_argument("--by", help="who applies them (default: the editor named in the file)")
     ra.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
     ra.set_defaults(func=cmd_review)
+    rs = rv_sub.add_parser(
+        "serve",
+        help="serve the review app: editors sign in, decide, and send the cut",
+        description="Serve the review page of one output to signed-in editors; every change "
+        "is saved at once. Example: reel review serve --out /srv/reel/out "
+        "--accounts /srv/reel/editors.json",
+    )
+    rs.add_argument("--out", required=True, help="the output folder or s3:// prefix")
+    rs.add_argument("--accounts", required=True, type=Path, help="editors' accounts file")
+    rs.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
+    rs.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    rs.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    rs.add_argument(
+        "--no-prefect", action="store_true",
+        help="no Send the cut button (no Prefect server to reach)",
+    )  # fmt: skip
+    rs.set_defaults(func=cmd_review_serve)
+    ae = rv_sub.add_parser(
+        "add-editor",
+        help="add an editor account (or set a new password)",
+        description="Add an editor who may sign in to the review app. "
+        "Example: reel review add-editor ada --name 'Ada L.' --accounts /srv/reel/editors.json",
+    )
+    ae.add_argument("user", help="account name: lower-case letters, digits, '.', '_', '-'")
+    ae.add_argument("--accounts", required=True, type=Path, help="editors' accounts file")
+    ae.add_argument("--name", help="name recorded with their decisions (default: the account)")
+    ae.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    ae.set_defaults(func=cmd_add_editor)
 
     up = sub.add_parser("upload", help="the contributors' upload page")
     up_sub = up.add_subparsers(dest="action", required=True)

@@ -226,6 +226,15 @@ def load_decisions(out: Path) -> Decisions | None:
     )
 
 
+def history(out: Path) -> list[dict[str, Any]]:
+    """Every recorded change for ``out``, oldest first, each with who and when.
+
+    Raises:
+        DecisionsError: ``out/decisions.json`` exists but is damaged.
+    """
+    return [h for h in _read(out).get("history", []) if isinstance(h, dict)]
+
+
 def _read_export(path: Path) -> Any:
     """An exported decisions file, parsed; any file that is not one is a one-line refusal."""
     try:

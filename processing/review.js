@@ -1,11 +1,15 @@
 /* supportreel review page: decisions, running order, keyboard, export.
- * Inlined into index.html by processing/review.py. Contributor text reaches the
- * page only through the JSON block and textContent, never as markup. */
+ * Inlined into index.html by processing/review.py; served as a file by the review
+ * app (reel review serve), where data.app is set and every change is saved on the
+ * server instead of in this browser. Contributor text reaches the page only
+ * through the JSON block and textContent, never as markup. */
 (function () {
   "use strict";
 
   var data = JSON.parse(document.getElementById("review-data").textContent);
-  var clips = data.clips; // id -> {name, duration, status}
+  var clips = data.clips; // id -> {name, duration, status, refusal}
+  var app = data.app || null; // {csrf, editor} in the review app
+  var saving = Promise.resolve();
   var storeKey = "supportreel-review:" + location.pathname + ":" + data.batch;
   var state = initialState();
   var lastCard = null;
@@ -24,6 +28,7 @@
       decisions: applied ? filterKnown(applied.decisions) : {},
       order: applied ? applied.order.filter(function (id) { return id in clips; }) : []
     };
+    if (app) return fresh; // the server's decisions are the only copy
     try {
       var saved = JSON.parse(localStorage.getItem(storeKey) || "null");
       // A working copy made on top of the decisions still in force wins; one made
@@ -46,13 +51,19 @@
   }
 
   function save() {
+    if (app) return;
     try { localStorage.setItem(storeKey, JSON.stringify(state)); } catch (e) { /* ignore */ }
   }
 
   /* Buttons toggle (pressing Approve on an approved clip clears it); keys do not. */
   function decide(id, choice, toggle) {
     var before = state.decisions[id];
-    if (choice === null || (toggle && choice === before)) {
+    if (toggle && choice === before) choice = null;
+    if (app) {
+      serverChange({ action: "decide", id: id, choice: choice }, function () { saidDecision(id, choice); });
+      return;
+    }
+    if (choice === null) {
       delete state.decisions[id];
       choice = null;
     } else {
@@ -63,10 +74,15 @@
     if (choice !== "approved" && at >= 0) state.order.splice(at, 1);
     save();
     render();
+    saidDecision(id, choice);
+  }
+
+  function saidDecision(id, choice) {
     var name = clips[id].name;
-    if (choice === "approved") say("Approved " + name + ": number " + (state.order.indexOf(id) + 1) + " in the running order.");
-    else if (choice === "rejected") say("Rejected " + name + ".");
-    else say("Decision cleared for " + name + ".");
+    var saved = app ? " Saved." : "";
+    if (choice === "approved") say("Approved " + name + ": number " + (state.order.indexOf(id) + 1) + " in the running order." + saved);
+    else if (choice === "rejected") say("Rejected " + name + "." + saved);
+    else say("Decision cleared for " + name + "." + saved);
   }
 
   function move(id, delta) {
@@ -74,12 +90,83 @@
     if (at < 0) { say(clips[id].name + " is not approved, so it has no place in the running order yet."); return false; }
     var to = at + delta;
     if (to < 0 || to >= state.order.length) { say(clips[id].name + " is already " + (delta < 0 ? "first." : "last.")); return false; }
-    state.order.splice(at, 1);
-    state.order.splice(to, 0, id);
+    var order = state.order.slice();
+    order.splice(at, 1);
+    order.splice(to, 0, id);
+    var moved = function () {
+      say("Moved " + clips[id].name + " to number " + (to + 1) + " of " + state.order.length + "." + (app ? " Saved." : ""));
+    };
+    if (app) { serverChange({ action: "order", order: order }, moved); return true; }
+    state.order = order;
     save();
     render();
-    say("Moved " + clips[id].name + " to number " + (to + 1) + " of " + state.order.length + ".");
+    moved();
     return true;
+  }
+
+  /* The review app: one change at a time, in the order the editor made them; the
+   * page shows what the server recorded (or why it refused). */
+  function api(method, path, body) {
+    var opts = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": app.csrf } };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (r) {
+      if (r.status === 401) { location.assign("/login"); throw new Error("Signed out: sign in again."); }
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) throw new Error(j.error || ("The server answered " + r.status + "."));
+        return j;
+      });
+    });
+  }
+
+  function fromServer(j) {
+    var d = j.decisions;
+    state.decisions = d ? filterKnown(d.decisions) : {};
+    state.order = d ? d.order.filter(function (id) { return id in clips; }) : [];
+    state.history = j.history || [];
+    render();
+  }
+
+  function serverChange(change, done) {
+    saving = saving.then(function () {
+      return api("POST", "/api/decisions", change).then(function (j) {
+        $$(".save-error").forEach(function (n) { n.textContent = ""; });
+        fromServer(j);
+        done();
+      });
+    }).catch(function (e) {
+      say("Not saved: " + e.message);
+      var card = change.id ? $("#c-" + change.id) : null;
+      var note = card ? $(".save-error", card) : null;
+      if (note) note.textContent = e.message;
+      return api("GET", "/api/decisions").then(fromServer).catch(function () { /* keep what is shown */ });
+    });
+  }
+
+  function sendCut() {
+    var button = $("#send");
+    button.disabled = true;
+    say("Sending the cut…");
+    saving.then(function () { return api("POST", "/api/send", {}); }).then(function (j) {
+      say(j.message);
+      return waitForRun(j.run_id);
+    }).catch(function (e) {
+      say("Not sent: " + e.message);
+      button.disabled = false;
+    });
+  }
+
+  function waitForRun(runId) {
+    return new Promise(function (ok) { setTimeout(ok, 2000); }).then(function () {
+      return api("GET", "/api/runs/" + encodeURIComponent(runId));
+    }).then(function (j) {
+      say(j.message);
+      if (!j.final) return waitForRun(runId);
+      if (j.ok) location.reload(); // the rebuilt page previews the new compilation
+      else $("#send").disabled = false;
+    });
   }
 
   function render() {
@@ -91,6 +178,12 @@
       $(".decision-state", card).textContent =
         choice === "approved" ? "Approved, number " + (pos + 1) + " of " + state.order.length :
         choice === "rejected" ? "Rejected" : "Not decided";
+      var badge = $(".status[data-status]", card);
+      if (badge) {
+        var shown = choice === "rejected" ? "rejected by an editor" : choice === "approved" && !clips[id].refusal ? "approved" : badge.dataset.status;
+        badge.textContent = shown;
+        badge.className = "status status-" + (choice === "rejected" ? "rejected" : choice === "approved" && !clips[id].refusal ? "accepted" : badge.dataset.status);
+      }
       $$("button[data-act]", card).forEach(function (b) {
         var act = b.dataset.act;
         if (act === "approve") b.setAttribute("aria-pressed", String(choice === "approved"));
@@ -101,9 +194,10 @@
     });
     var list = $("#order-list");
     list.textContent = "";
-    var total = 0;
+    var total = 0, going = 0, leftOut = [];
     state.order.forEach(function (id, i) {
-      total += clips[id].duration || 0;
+      if (clips[id].refusal) leftOut.push(clips[id].name + " (" + clips[id].refusal + ")");
+      else { total += clips[id].duration || 0; going += 1; }
       var li = document.createElement("li");
       li.dataset.id = id;
       var name = document.createElement("a");
@@ -113,7 +207,7 @@
       li.appendChild(name);
       var meta = document.createElement("span");
       meta.className = "muted";
-      meta.textContent = " " + (clips[id].duration || 0).toFixed(1) + " s ";
+      meta.textContent = " " + (clips[id].duration || 0).toFixed(1) + " s " + (clips[id].refusal ? "(left out: " + clips[id].refusal + ") " : "");
       li.appendChild(meta);
       [["earlier", "↑", "Move earlier: ", i === 0], ["later", "↓", "Move later: ", i === state.order.length - 1],
        ["remove", "✕", "Remove from running order (clear decision): ", false]].forEach(function (spec) {
@@ -128,12 +222,19 @@
       });
       list.appendChild(li);
     });
-    var approved = state.order.length;
     var rejected = Object.keys(state.decisions).filter(function (id) { return state.decisions[id] === "rejected"; }).length;
-    $("#order-summary").textContent = approved
-      ? approved + " approved clip" + (approved === 1 ? "" : "s") + ", " + formatTime(total) + " in total; " + rejected + " rejected."
+    var summary = $("#order-summary");
+    summary.textContent = going
+      ? going + " clip" + (going === 1 ? "" : "s") + " will be compiled, " + formatTime(total) + " of clips (title cards come on top); " + rejected + " rejected."
       : "Nothing approved yet. Approve clips below (button or A) and they are added here in order; " + rejected + " rejected.";
-    $("#editor").value = state.editor || "";
+    if (leftOut.length) summary.textContent += " Approved but left out: " + leftOut.join("; ") + ".";
+    summary.dataset.clips = String(going);
+    summary.dataset.seconds = total.toFixed(2);
+    if ($("#editor")) $("#editor").value = state.editor || "";
+    if (app && state.history && state.history.length) {
+      var last = state.history[0];
+      summary.textContent += " Last saved by " + last.by + " at " + last.at + ".";
+    }
   }
 
   function formatTime(s) {
@@ -219,13 +320,15 @@
       say("Playing the compilation from " + b.textContent.trim() + ".");
     } else if (b.id === "export") {
       exportDecisions();
+    } else if (b.id === "send") {
+      sendCut();
     } else if (b.id === "help-toggle") {
       var help = $("#keys");
       help.open = !help.open;
     }
   });
 
-  $("#editor").addEventListener("input", function () { state.editor = this.value; save(); });
+  if ($("#editor")) $("#editor").addEventListener("input", function () { state.editor = this.value; save(); });
 
   document.addEventListener("keydown", function (ev) {
     var t = ev.target;
@@ -251,7 +354,7 @@
     } else if (key === "p" && card && $("video", card)) {
       var v = $("video", card);
       if (v.paused) v.play().catch(function () {}); else v.pause();
-    } else if (key === "e") {
+    } else if (key === "e" && !app) {
       exportDecisions();
     } else if (key === "?") {
       $("#keys").open = !$("#keys").open;
@@ -262,7 +365,9 @@
   });
 
   render();
-  if (data.decisions) {
+  if (data.decisions && app) {
+    say("Signed in as " + app.editor + ". Every change is saved at once.");
+  } else if (data.decisions) {
     say("Decisions in force: applied by " + (data.decisions.applied_by || "unknown") + " at " +
         (data.decisions.applied_at || "unknown time") + ".");
   }

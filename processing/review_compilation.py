@@ -57,7 +57,7 @@ def read_for_page(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
                 "duration": duration,
             }
         )
-    left_out = [x for x in raw.get("left_out") or [] if isinstance(x, dict)]
+    left_out = _once_each([x for x in raw.get("left_out") or [] if isinstance(x, dict)])
     stale = assess(raw, report, out)
     return {
         "output": raw["output"],
@@ -66,6 +66,20 @@ def read_for_page(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
         "built_at": raw.get("built_at"),
         "stale": stale.harmful + stale.outdated,
     }
+
+
+def _once_each(left: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per clip left out (an excluded clip the editors approved is listed
+    twice in the manifest: excluded, and approved but not accepted); reasons joined."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for x in left:
+        key = str(x.get("id"))
+        if key in by_id:
+            reasons = [by_id[key].get("reason"), x.get("reason")]
+            by_id[key] = {**by_id[key], "reason": "; ".join(str(r) for r in reasons if r)}
+        else:
+            by_id[key] = dict(x)
+    return list(by_id.values())
 
 
 def _clock(seconds: float) -> str:
@@ -79,14 +93,22 @@ def section(
     manifest: dict[str, Any] | None,
     url: UrlFor,
     names: dict[str, str],
+    *,
+    in_app: bool = False,
 ) -> str:
+    """The compilation section; ``in_app`` for the review app's wording (Send the cut)."""
     if manifest is None:
-        return """<section id="compilation" aria-labelledby="comp-h">
+        todo = (
+            "press <strong>Send the cut</strong> when the running order is ready"
+            if in_app
+            else "run <code>reel compile --out OUTPUT_FOLDER</code>, "
+            "then build this page again (<code>reel review build</code>)"
+        )
+        return f"""<section id="compilation" aria-labelledby="comp-h">
 <h2 id="comp-h">Compilation</h2>
-<p class="empty">No compilation yet: run <code>reel compile --out OUTPUT_FOLDER</code>,
-then build this page again (<code>reel review build</code>).</p></section>"""
+<p class="empty">No compilation yet: {todo}.</p></section>"""
     if manifest["stale"]:
-        return _stale_compilation(manifest)
+        return _stale_compilation(manifest, in_app)
     chapters = "".join(
         f'<li><button type="button" data-seek="{seg["start"]:.3f}">'
         f'<span class="t">{_clock(seg["start"])}</span> <span dir="auto">{_e(seg["label"])}</span>'
@@ -118,12 +140,17 @@ then build this page again (<code>reel review build</code>).</p></section>"""
 </div>{left_html}</section>"""
 
 
-def _stale_compilation(manifest: dict[str, Any]) -> str:
+def _stale_compilation(manifest: dict[str, Any], in_app: bool) -> str:
     """No player, no chapters, no link: only why the compilation must be built again."""
+    todo = (
+        "Press <strong>Send the cut</strong>"
+        if in_app
+        else "Run\n<code>reel compile --out OUTPUT_FOLDER</code>"
+    )
     reasons = "".join(f"<li>{_e(r)}</li>" for r in manifest["stale"])
     return f"""<section id="compilation" aria-labelledby="comp-h">
 <h2 id="comp-h">Compilation</h2>
 <p class="stale"><strong>The compilation in <code>{_e(manifest["output"])}</code> is older than
-the consents and decisions it depends on, so it is not previewed here.</strong> Run
-<code>reel compile --out OUTPUT_FOLDER</code> to build it again.</p>
+the consents and decisions it depends on, so it is not previewed here.</strong>
+{todo} to build it again.</p>
 <ul class="stale-reasons">{reasons}</ul></section>"""
