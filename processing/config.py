@@ -160,6 +160,17 @@ class Schedules:
 
 
 @dataclass(frozen=True)
+class Social:
+    """How vertical and square renditions follow the speaker (``processing.social``)."""
+
+    max_pan_px: float
+    still_share: float
+    face_margin: float
+    smooth_seconds: float
+    apart_share: float
+
+
+@dataclass(frozen=True)
 class CardText:
     """What the title and end cards say in one language."""
 
@@ -170,6 +181,12 @@ class CardText:
     title_chapter: str
     end_chapter: str
     anonymous: str
+    hashtag_line: str
+    remembrance_line: str
+    petition_call: str
+    petition_link: str
+    donate_line: str
+    donate_link: str
 
 
 @dataclass(frozen=True)
@@ -188,6 +205,7 @@ class Config:
     orchestration: Orchestration
     storage: Storage
     schedules: Schedules
+    social: Social
     cards: dict[str, CardText]
     source_file: Path | None = field(default=None, compare=False)
 
@@ -243,6 +261,7 @@ _SECTIONS = {
     "orchestration": Orchestration,
     "storage": Storage,
     "schedules": Schedules,
+    "social": Social,
 }
 
 
@@ -407,6 +426,11 @@ def _validate(cfg: Config) -> None:
         problems.append(
             "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
         )
+    so = cfg.social
+    if not (0 < so.max_pan_px <= 200 and 0 <= so.still_share <= 1 and 0 <= so.face_margin <= 2):
+        problems.append("social.max_pan_px must be 0-200, still_share 0-1 and face_margin 0-2")
+    if not (0 <= so.smooth_seconds <= 10 and 0 < so.apart_share <= 1):
+        problems.append("social.smooth_seconds must be 0-10 and apart_share above 0, at most 1")
     if cfg.compilation.language not in cfg.cards:
         problems.append(
             f"compilation.language {cfg.compilation.language!r} has no [cards."
