@@ -22,6 +22,7 @@ from mediagen.faces import Person, Scene, head_boxes, make_face_clip
 from processing import anonymize, runner
 from processing.anonymize import FaceScan, Look
 from processing.config import Social, load_config
+from processing.errors import ConfigError
 from processing.faces.centerface import CenterFace
 from processing.frames import FrameSpec, read_frames
 from processing.probe import probe
@@ -220,3 +221,12 @@ def test_a_portrait_phone_clip_is_scaled_whole_into_the_vertical_frame(tmp_path:
     shown = read_frames(out, FrameSpec(1080, 1920, FPS))
     for whole, frame in zip(read_frames(src, FrameSpec(1080, 1440, FPS)), shown, strict=True):
         assert np.abs(whole.astype(np.int16) - frame[top : top + 1440]).mean() < 4
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_pan_px", 0), ("still_share", 1.5), ("apart_share", 0), ("smooth_seconds", -1)],
+)
+def test_bad_social_settings_are_refused_with_the_key_named(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"social.{key}|{key}"):
+        load_config(overrides={"social": {key: value}})
