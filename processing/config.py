@@ -168,6 +168,10 @@ class Social:
     face_margin: float
     smooth_seconds: float
     apart_share: float
+    renditions: tuple[str, ...]
+    target_i: float
+    max_part_seconds: float
+    part_title_seconds: float
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,7 @@ class CardText:
     petition_link: str
     donate_line: str
     donate_link: str
+    part_label: str
 
 
 @dataclass(frozen=True)
@@ -429,6 +434,15 @@ def _validate(cfg: Config) -> None:
     so = cfg.social
     if not (0 < so.max_pan_px <= 200 and 0 <= so.still_share <= 1 and 0 <= so.face_margin <= 2):
         problems.append("social.max_pan_px must be 0-200, still_share 0-1 and face_margin 0-2")
+    unknown = sorted(set(so.renditions) - {"9:16", "1:1"})
+    if unknown:
+        problems.append(f'social.renditions may hold "9:16" and "1:1", not {", ".join(unknown)}')
+    if so.target_i >= 0 or so.part_title_seconds < 0:
+        problems.append("social.target_i must be negative and part_title_seconds 0 or more")
+    if so.max_part_seconds and so.max_part_seconds < so.part_title_seconds + 10:
+        problems.append(
+            "social.max_part_seconds must be 0 (no split) or at least 10 s more than a part title"
+        )
     if not (0 <= so.smooth_seconds <= 10 and 0 < so.apart_share <= 1):
         problems.append("social.smooth_seconds must be 0-10 and apart_share above 0, at most 1")
     if cfg.compilation.language not in cfg.cards:
