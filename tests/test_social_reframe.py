@@ -26,7 +26,7 @@ from processing.errors import ConfigError
 from processing.faces.centerface import CenterFace
 from processing.frames import FrameSpec, read_frames
 from processing.probe import probe
-from processing.social.graph import rendition_nodes
+from processing.social.graph import rendition_nodes, rendition_streams
 from processing.social.reframe import TARGETS_WIDTH, CropPath, plan_reframe, window_size
 
 FPS = 30
@@ -74,10 +74,10 @@ def _render(src: Path, path: CropPath, dst: Path, seconds: float = 2.0) -> Path:
     return dst
 
 
-def _measured_x(src: Path, out: Path, window: tuple[int, int]) -> np.ndarray:
+def _measured_x(src: Path, out: Path, window: tuple[int, int], seconds: float = 2.0) -> np.ndarray:
     """Where the window was on each frame: the output scaled back, matched along the source."""
     xs = []
-    source = read_frames(src, FrameSpec(*SRC, FPS))
+    source = read_frames(src, FrameSpec(*SRC, FPS), duration=seconds)
     shown = read_frames(out, FrameSpec(*window, FPS))
     for whole, part in zip(source, shown, strict=True):
         match = cv2.matchTemplate(whole, part, cv2.TM_CCOEFF_NORMED)
@@ -230,3 +230,25 @@ def test_a_portrait_phone_clip_is_scaled_whole_into_the_vertical_frame(tmp_path:
 def test_bad_social_settings_are_refused_with_the_key_named(key: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"social.{key}|{key}"):
         load_config(overrides={"social": {key: value}})
+
+
+@pytest.mark.slow
+def test_both_renditions_come_from_one_decode(jump: tuple[Path, FaceScan], tmp_path: Path) -> None:
+    """One ffmpeg command, one input: the main picture, the 9:16 and the 1:1 cuts as its outputs."""
+    src, scan = jump
+    plans = [plan_reframe(scan, SRC, aspect, FPS, SOCIAL) for aspect in ("9:16", "1:1")]
+    picture = ffmpeg.input(runner.input_path(src), t=1.0).video.filter("fps", FPS, start_time=0)
+    main, cuts = rendition_streams(picture, plans)
+    dsts = [tmp_path / "main.mp4", tmp_path / "vertical.mp4", tmp_path / "square.mp4"]
+    fast = {"vcodec": "libx264", "preset": "ultrafast", "pix_fmt": "yuv420p"}
+    pairs = zip([main, *cuts], dsts, strict=True)
+    outs = [ffmpeg.output(s, runner.input_path(d), **fast) for s, d in pairs]
+    args = ffmpeg.merge_outputs(*outs).overwrite_output().get_args()
+    assert args.count("-i") == 1
+    runner.run(args, timeout=300)
+    for plan, dst in zip(plans, dsts[1:], strict=True):
+        info = probe(dst).video
+        assert info is not None and (info.width, info.height) == plan.output
+        xs = _measured_x(src, dst, plan.window, seconds=1.0)
+        planned, _ = plan.at(np.arange(len(xs)))
+        assert len(xs) == FPS and np.abs(xs - planned).max() <= MEASURE_PX, (plan.aspect, xs)

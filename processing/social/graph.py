@@ -17,7 +17,7 @@ in size, square pixels, frame ``n`` at ``t = n / fps`` from 0 (the encode's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import ffmpeg
 
@@ -107,3 +107,28 @@ def fill_nodes(
     )
     fg = parts[1].filter("scale", fw, fh, flags="bicubic", **extra).filter("setsar", 1)
     return ffmpeg.overlay(bg, fg, x="(W-w)/2", y="(H-h)/2", format="auto")
+
+
+def rendition_streams(
+    picture: ffmpeg.nodes.FilterableStream,
+    paths: Sequence[CropPath],
+    *,
+    scale_args: Mapping[str, str] | None = None,
+) -> tuple[ffmpeg.nodes.FilterableStream, list[ffmpeg.nodes.FilterableStream]]:
+    """One decoded picture shared by the 16:9 clip and every rendition (issue 17: one decode).
+
+    Args:
+        picture: The clip's picture (see the module's notes).
+        paths: One plan per rendition to make.
+        scale_args: As :func:`rendition_nodes`.
+
+    Returns:
+        The stream the 16:9 graph goes on with, and each rendition's stream, in
+        the order of ``paths``; every one becomes an output of the same command.
+    """
+    if not paths:
+        return picture, []
+    copies = picture.split()
+    return copies[0], [
+        rendition_nodes(copies[i + 1], p, scale_args=scale_args) for i, p in enumerate(paths)
+    ]
