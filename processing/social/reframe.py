@@ -137,10 +137,12 @@ def plan_reframe(
         cuts: Frames that start a new shot; ``scan.cuts`` by default.
 
     Raises:
-        ValueError: ``aspect`` is not one of :data:`TARGETS`.
+        ValueError: ``aspect`` is not one of :data:`TARGETS`, or the scan has no frames.
     """
     if aspect not in TARGETS:
         raise ValueError(f"unknown rendition aspect {aspect!r}; use one of {', '.join(TARGETS)}")
+    if scan.frames < 1:
+        raise ValueError("a clip without frames has nothing to reframe")
     out = TARGETS[aspect]
     w, h = source
     win = window_size(source, aspect)
