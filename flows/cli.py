@@ -209,8 +209,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_config(args: argparse.Namespace) -> int:
     if args.check:
-        load_config(Path(args.check))
+        from processing.social.post_text import placeholder_warnings
+
+        checked = load_config(Path(args.check))
         print(f"{args.check}: valid")
+        for warning in placeholder_warnings(checked):
+            print(warning)
     else:
         print(default_toml(), end="")
     return 0

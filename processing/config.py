@@ -170,6 +170,18 @@ class Upload:
     mb_per_hour: int
     consent_version: str
     abandoned_days: int
+class Social:
+    """How vertical and square renditions follow the speaker (``processing.social``)."""
+
+    max_pan_px: float
+    still_share: float
+    face_margin: float
+    smooth_seconds: float
+    apart_share: float
+    renditions: tuple[str, ...]
+    target_i: float
+    max_part_seconds: float
+    part_title_seconds: float
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,13 @@ class CardText:
     title_chapter: str
     end_chapter: str
     anonymous: str
+    hashtag_line: str
+    remembrance_line: str
+    petition_call: str
+    petition_link: str
+    donate_line: str
+    donate_link: str
+    part_label: str
 
 
 @dataclass(frozen=True)
@@ -202,6 +221,7 @@ class Config:
     storage: Storage
     schedules: Schedules
     upload: Upload
+    social: Social
     cards: dict[str, CardText]
     source_file: Path | None = field(default=None, compare=False)
     #: The upload page's texts by language (``[upload_text.<lang>]``), every key a string.
@@ -260,6 +280,7 @@ _SECTIONS = {
     "storage": Storage,
     "schedules": Schedules,
     "upload": Upload,
+    "social": Social,
 }
 
 
@@ -441,6 +462,20 @@ def _validate(cfg: Config) -> None:
         problems.append(
             "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
         )
+    so = cfg.social
+    if not (0 < so.max_pan_px <= 200 and 0 <= so.still_share <= 1 and 0 <= so.face_margin <= 2):
+        problems.append("social.max_pan_px must be 0-200, still_share 0-1 and face_margin 0-2")
+    unknown = sorted(set(so.renditions) - {"9:16", "1:1"})
+    if unknown:
+        problems.append(f'social.renditions may hold "9:16" and "1:1", not {", ".join(unknown)}')
+    if so.target_i >= 0 or so.part_title_seconds < 0:
+        problems.append("social.target_i must be negative and part_title_seconds 0 or more")
+    if so.max_part_seconds and so.max_part_seconds < so.part_title_seconds + 10:
+        problems.append(
+            "social.max_part_seconds must be 0 (no split) or at least 10 s more than a part title"
+        )
+    if not (0 <= so.smooth_seconds <= 10 and 0 < so.apart_share <= 1):
+        problems.append("social.smooth_seconds must be 0-10 and apart_share above 0, at most 1")
     if cfg.compilation.language not in cfg.cards:
         problems.append(
             f"compilation.language {cfg.compilation.language!r} has no [cards."
