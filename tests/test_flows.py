@@ -93,7 +93,7 @@ def test_campaign_end_to_end_then_incremental_runs(prefect_server: str, tmp_path
         )
     run = max(runs, key=lambda r: r.created)
     found = _artifacts(run.id)
-    assert {"submissions", "run-summary", "review-page"} <= found.keys()
+    assert {"submissions", "run-summary", "review-app"} <= found.keys()
     assert len(json.loads(found["submissions"]["data"])) == 3
     assert float(found["processing-progress"]["data"]) == 100.0
 
