@@ -173,6 +173,7 @@ def test_wrong_answers_pause_again_and_saved_decisions_complete_the_run(
     assert len(table) == 3 and all("flags" in row for row in table)
     everything = json.dumps(found)
     assert "file://" not in everything and SECRET not in everything
+    assert "clip1.mp4" not in everything and "clip1.mp4" not in description
     assert f"]({REVIEW_APP})" in found["review-app"]["data"]
     published = manifest["output"]
     assert f"]({FILES}{published})" in found["compilation"]["data"]
@@ -182,7 +183,7 @@ def test_wrong_answers_pause_again_and_saved_decisions_complete_the_run(
     for sid in ids:
         assert re.search(rf"accepted \S+ \({sid}\)|\(anonymous upload\) {sid}", logs), sid
     assert f"compilation: {out / published} ({FILES}{published})" in logs
-    assert SECRET not in logs
+    assert SECRET not in logs and "clip1.mp4" not in logs
 
 
 def test_editors_choose_clips_by_name_and_a_second_run_logs_them_as_reused(

@@ -199,3 +199,16 @@ def test_every_subcommand_help_has_a_description_and_an_example() -> None:
     assert {"process", "compile", "run", "serve", "config", "review build", "review apply"} <= set(
         seen
     )
+
+
+def test_make_ui_points_the_ui_at_its_own_port() -> None:
+    """The UI asks PREFECT_UI_API_URL where its API is; `make ui` derives it from the port."""
+    root = Path(__file__).resolve().parent.parent
+    shown = subprocess.run(
+        ["make", "-n", "-C", str(root), "ui", "PREFECT_PORT=4321"],
+        capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    command = shown.replace("\\\n", " ")
+    start = next(line for line in command.splitlines() if "prefect server start" in line)
+    assert "PREFECT_UI_API_URL=http://127.0.0.1:4321/api" in start
+    assert "--port 4321" in start
