@@ -38,7 +38,7 @@ from processing.timeline import Compilation
 from . import artifacts
 from .approval import await_decision, sync_decisions_task
 from .params import BatchParams, CampaignParams, CompileParams
-from .retries import transient
+from .retries import transient as _transient  # the name the tasks below have always used
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -78,7 +78,7 @@ def _encode_slot() -> AbstractContextManager[Any]:
     return concurrency(ENCODE_LIMIT, occupy=1, strict=False)
 
 
-@task(name="list-and-identify", retry_condition_fn=transient)
+@task(name="list-and-identify", retry_condition_fn=_transient)
 def identify_task(
     source: Source, cfg: Config, workdir: Path
 ) -> tuple[list[Submission], list[Entry]]:
@@ -90,7 +90,7 @@ def identify_task(
     task_run_name="process {sub.id}",
     cache_key_fn=_submission_cache_key,
     persist_result=True,
-    retry_condition_fn=transient,
+    retry_condition_fn=_transient,
 )
 def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> Entry:
     """Render one submission and publish it (the same machine has the files)."""
@@ -118,12 +118,12 @@ def _log_clip(logger: Any, e: Entry) -> None:
     (logger.warning if e.status == "rejected" else logger.info)("%s", _clip_line(e))
 
 
-@task(name="write-report", retry_condition_fn=transient, cache_policy=NO_CACHE)
+@task(name="write-report", retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def finish_task(dest: Output, source_uri: str, cfg: Config, entries: list[Entry]) -> Path:
     return finish_batch(dest.root, source_uri, cfg, entries, dest=dest)
 
 
-@task(name="fetch-for-compilation", retry_condition_fn=transient, cache_policy=NO_CACHE)
+@task(name="fetch-for-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def stage_compile_task(
     dest: Output, cfg: Config, order: list[str] | None, approve_all: bool
 ) -> tuple[list[str] | None, list[str]]:
@@ -136,7 +136,7 @@ def stage_compile_task(
     return order, notes
 
 
-@task(name="publish-compilation", retry_condition_fn=transient, cache_policy=NO_CACHE)
+@task(name="publish-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def publish_compile_task(dest: Output, comp: Compilation) -> None:
     publish.publish_compilation(dest, comp)
 
