@@ -68,7 +68,8 @@ class EditorDecision(RunInput):
     clips: list[str] = Field(
         default_factory=list,
         title="Clips, in running order (only when the box above is unticked)",
-        description="Pick the clips for the compilation by name, in the order they should play.",
+        description="Add one item per clip, in the order they should play, with its name as "
+        'the table above shows it (e.g. "1. Ana").',
     )
     editor: str = Field(
         default="",
