@@ -10,18 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from prefect import Flow, flow, get_run_logger, pause_flow_run, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.context import TaskRunContext
 from prefect.futures import as_completed
-from prefect.states import State
-from prefect.tasks import Task
 
 from processing import publish, runner, state
 from processing.assemble import compile_remembrance
@@ -37,33 +33,18 @@ from processing.storage import (
     open_output,
     open_source,
 )
-from processing.storage.s3client import is_transient
 from processing.timeline import Compilation
 
 from . import artifacts
-from .params import BatchParams, CampaignParams, CompileParams, EditorDecision
+from .approval import await_decision, sync_decisions_task
+from .params import BatchParams, CampaignParams, CompileParams
+from .retries import transient as _transient  # the name the tasks below have always used
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Global concurrency limit bounding simultaneous encodes on every worker.
 ENCODE_LIMIT = "supportreel-encodes"
-
-
-def _transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry storage and network failures only; a bad upload is never retried.
-
-    S3 throttling, 5xx answers, timeouts and dropped connections count (boto3's
-    own errors too, should one escape translation); a refused request (no such
-    bucket, access denied) does not.
-    """
-    try:
-        state.result()
-    except (OSError, ConnectionError, TimeoutError):
-        return True
-    except Exception as exc:
-        return is_transient(exc)
-    return False
 
 
 def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
@@ -113,18 +94,28 @@ def identify_task(
 )
 def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> Entry:
     """Render one submission and publish it (the same machine has the files)."""
-    logger = get_run_logger()
     out = dest.root
     entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest, slot=_encode_slot)
-    key = display_key(sub.upload.key)
-    if entry.status == "rejected":
-        logger.warning("rejected %s: %s", key, entry.reason)
-    else:
-        logger.info(
-            "%s %s in %.1f s (%s LUFS); full ffmpeg log: logs/%s.log",
-            entry.status, key, entry.seconds or 0, entry.output_i, entry.id,
-        )  # fmt: skip
+    _log_clip(get_run_logger(), entry)
     return entry
+
+
+def _clip_line(e: Entry) -> str:
+    """What happened to one submission, for the run's log (no anonymous contributor's name)."""
+    upload = f"(anonymous upload) {e.id}" if e.anonymize else f"{display_key(e.source)} ({e.id})"
+    if e.status != "accepted":
+        return f"{e.status} {upload}: {e.reason}"
+    done = (
+        "reused from an earlier run (not rendered again)"
+        if e.cached
+        else f"rendered in {e.seconds or 0:.1f} s"
+    )
+    flags = f"; flags: {', '.join(sorted(e.flags))}" if e.flags else ""
+    return f"accepted {upload}: {done} ({e.output_i} LUFS){flags}; ffmpeg log: logs/{e.id}.log"
+
+
+def _log_clip(logger: Any, e: Entry) -> None:
+    (logger.warning if e.status == "rejected" else logger.info)("%s", _clip_line(e))
 
 
 @task(name="write-report", retry_condition_fn=_transient, cache_policy=NO_CACHE)
@@ -148,14 +139,6 @@ def stage_compile_task(
 @task(name="publish-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
 def publish_compile_task(dest: Output, comp: Compilation) -> None:
     publish.publish_compilation(dest, comp)
-
-
-@task(name="publish-decision", retry_condition_fn=_transient, cache_policy=NO_CACHE)
-def sync_decisions_task(dest: Output, upload: bool) -> None:
-    if upload:
-        dest.publish([publish.DECISIONS])
-    else:
-        dest.fetch([publish.DECISIONS], mirror=True)
 
 
 def ensure_encode_limit(cfg: Config) -> None:
@@ -209,8 +192,8 @@ def _process_all(src: Source, dest: Output, cfg: Config) -> list[Entry]:
     entries += [f.result() for f in futures]
     finish_task(dest, src.uri, cfg, entries)
     artifacts.submissions_table(entries)
-    artifacts.run_summary(entries, dest, src.uri)
-    artifacts.links(dest)
+    artifacts.run_summary(entries, dest, src.uri, cfg)
+    artifacts.links(dest, cfg=cfg)
     return entries
 
 
@@ -253,7 +236,7 @@ def _compile(dest: Output, cfg: Config, order: list[str] | None, approve_all: bo
         key="compilation-summary",
     )
     published = comp.output.relative_to(dest.root).as_posix()
-    artifacts.links(dest, published)
+    artifacts.links(dest, published, cfg)
     return dest.location(published)
 
 
@@ -266,52 +249,11 @@ def with_task_runner(f: Flow[P, R], dask_address: str | None) -> Flow[P, R]:
     return f.with_options(task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
 
 
-def decision_form(entries: list[Entry], page: str) -> type[EditorDecision]:
-    """The approval form, prefilled with every accepted clip in submission order.
-
-    Args:
-        entries: The processed submissions.
-        page: Link to the review page (a presigned URL on S3).
-    """
-    accepted = sorted(
-        (e for e in entries if e.status == "accepted"), key=lambda e: (e.submitted_at or "", e.id)
-    )
-    rows = "\n".join(f"| `{e.id}` | {e.name or '—'} | {e.source} |" for e in accepted)
-    description = (
-        "## Editors: choose the clips for the March 29 compilation\n\n"
-        f"Watch every clip on the [review page]({page}), then keep, remove or reorder "
-        "the ids below and press **Submit**.\n\n| id | name | upload |\n|---|---|---|\n"
-        f"{rows}"
-    )
-    return EditorDecision.with_initial_data(
-        description=description, editor="", include=[e.id for e in accepted]
-    )
-
-
-def record_decision(out: Path, decision: EditorDecision, entries: list[Entry]) -> list[str]:
-    """Record the form's decision as ``reel review apply`` does; return the order.
-
-    Accepted clips the editors left out of the list are recorded as rejected.
-
-    Raises:
-        DecisionsError: The form named ids that are not clips of this batch.
-    """
-    from processing.decisions import VERSION, apply_decisions
-
-    order = list(dict.fromkeys(decision.include))
-    accepted = [e.id for e in entries if e.status == "accepted"]
-    choices = {sid: "rejected" for sid in accepted} | {sid: "approved" for sid in order}
-    applied = apply_decisions(
-        {
-            "version": VERSION,
-            "editor": decision.editor,
-            "decided_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "order": order,
-            "decisions": choices,
-        },
-        out,
-    )
-    return list(applied.order)
+def _public_links(dest: Output, cfg: Config, compilation: str) -> str:
+    """Where the compilation is, and the http link to it when one is configured."""
+    url = artifacts.web_link(dest, compilation, cfg.links.files_url)
+    where = dest.location(compilation)
+    return f"{where} ({url})" if url else f"{where} (no http link: set [links] files_url)"
 
 
 @flow(name="remembrance-campaign", log_prints=True)
@@ -323,20 +265,13 @@ def remembrance_campaign(params: CampaignParams) -> str:
         source=params.source, out=out, config=config, dask_address=params.dask_address
     )
     entries = with_task_runner(process_submissions, batch.dask_address)(batch)
-    order = None
-    if not params.approve_all:
-        cfg = load_config(Path(config) if config else None)
-        _configured(cfg)
-        dest = open_output(out, cfg)
-        logger.info("waiting for the editors' decision (resume this run in the Prefect UI)")
-        decision = pause_flow_run(
-            wait_for_input=decision_form(entries, dest.url_for(publish.PAGE)),
-            timeout=int(cfg.orchestration.approval_timeout_hours * 3600),
-            key="editor-approval",
-        )
-        with state.campaign_lock(dest, "editors' decision", cfg):
-            sync_decisions_task(dest, upload=False)  # keep the history another machine wrote
-            order = record_decision(dest.root, decision, entries)
-            sync_decisions_task(dest, upload=True)
-        logger.info("%s approved %d clips", decision.editor or "an editor", len(order))
-    return build_compilation(CompileParams(out=out, config=config), order, params.approve_all)
+    for entry in entries:  # the run staff launched names every clip, not only its subflow
+        _log_clip(logger, entry)
+    cfg = load_config(Path(config) if config else None)
+    _configured(cfg)
+    dest = open_output(out, cfg)
+    order = None if params.approve_all else await_decision(entries, dest, cfg)
+    result = build_compilation(CompileParams(out=out, config=config), order, params.approve_all)
+    published = result.removeprefix(dest.uri).lstrip("/")
+    logger.info("compilation: %s", _public_links(dest, cfg, published))
+    return result

@@ -10,96 +10,19 @@ import argparse
 import errno
 import json
 import logging
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from processing.config import default_toml, load_config
 from processing.errors import FFmpegInterrupted, ReelError
 from processing.pipeline import process_batch
-from processing.report import Entry
 from processing.storage import Output, check_separate, open_output, open_source
 
+from .terminal import BarProgress, SafeFormatter, terminal_safe
+
 log = logging.getLogger("reel")
-
-#: What a terminal obeys rather than shows: C0/C1 controls (ESC starts colour,
-#: cursor and title sequences; CR and BS overwrite), DEL, line and paragraph
-#: separators, and bidi controls that reorder the rest of the line.
-_UNPRINTABLE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def terminal_safe(text: str, *, lines: bool = False) -> str:
-    """``text`` with everything a terminal would obey written as a visible escape.
-
-    Upload names are chosen by contributors: a name holding ``ESC[2J`` or a
-    carriage return must reach the operator's screen as ``\\x1b[2J``, not as a
-    cleared screen or an overwritten line. ``lines`` keeps line breaks (for a
-    message of several lines, such as a traceback).
-    """
-    if lines:
-        return "\n".join(_UNPRINTABLE.sub(_escape, line) for line in text.split("\n"))
-    return _UNPRINTABLE.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-class _SafeFormatter(logging.Formatter):
-    """Log lines with the message's controls escaped (a traceback keeps its line breaks)."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = terminal_safe(record.message)
-        return super().formatMessage(record)
-
-    def formatException(self, ei: Any) -> str:
-        return terminal_safe(super().formatException(ei), lines=True)
-
-
-class BarProgress:
-    """A terminal progress bar: one step per clip, moving inside a clip as ffmpeg reports."""
-
-    def __init__(self) -> None:
-        self.bar: tqdm | None = None
-        self.index = 0
-
-    def clip_started(self, key: str, index: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = tqdm(
-                total=total, unit="clip", dynamic_ncols=True, file=sys.stderr,
-                bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} clips [{elapsed}<{remaining}]",
-            )  # fmt: skip
-        self.index = index
-        self.bar.set_description(_short(terminal_safe(key)), refresh=False)
-        self.bar.n = index
-        self.bar.refresh()
-
-    def clip_progress(self, fraction: float) -> None:
-        if self.bar is not None:
-            self.bar.n = self.index + fraction
-            self.bar.refresh()
-
-    def clip_finished(self, entry: Entry) -> None:
-        if self.bar is not None:
-            self.bar.n = self.index + 1
-            self.bar.refresh()
-            if entry.status != "accepted":
-                self.bar.write(terminal_safe(f"  {entry.status}: {entry.source}: {entry.reason}"))
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _short(key: str, width: int = 28) -> str:
-    return key if len(key) <= width else "…" + key[-(width - 1) :]
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -208,15 +131,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    if args.check:
-        from processing.social.post_text import placeholder_warnings
-
-        checked = load_config(Path(args.check))
-        print(f"{args.check}: valid")
-        for warning in placeholder_warnings(checked):
-            print(warning)
-    else:
+    if not args.check:
         print(default_toml(), end="")
+        return 0
+    from processing.config_check import check_file
+
+    problems = check_file(Path(args.check), trial_encode=not args.no_trial)
+    for problem in problems:
+        print(f"reel: error: {args.check}: {terminal_safe(problem)}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{args.check}: valid")
+    from processing.social.post_text import placeholder_warnings
+
+    for warning in placeholder_warnings(load_config(Path(args.check))):
+        print(warning)
     return 0
 
 
@@ -323,15 +252,35 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sub(
+    sub: Any, name: str, summary: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does and shows how it is typed."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="example:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reel",
         description="supportreel: safe, normalized, captioned clips for #100forJustice.",
+        epilog="Each command has its own help: reel COMMAND --help",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every ffmpeg command")
     sub = p.add_subparsers(dest="command", required=True)
 
-    pr = sub.add_parser("process", help="health-check, normalize and caption every upload")
+    pr = _sub(
+        sub, "process", "health-check, normalize and caption every upload",
+        "Render every upload in SOURCE into a safe, normalized, captioned clip in OUT "
+        "(clips/, logs/, report.json, review/). No Prefect server needed; clips already "
+        "rendered with the same settings are reused.",
+        "  reel process uploads/ --out /srv/renders --config campaign.toml",
+    )  # fmt: skip
     pr.add_argument(
         "source", help="folder or s3://bucket/prefix of uploads (optional <stem>.json sidecars)"
     )
@@ -343,16 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_process)
 
-    co = sub.add_parser("compile", help="assemble the March 29 compilation from accepted clips")
+    co = _sub(
+        sub, "compile", "assemble the March 29 compilation from accepted clips",
+        "Assemble OUT/compilation/ from the clips `reel process` accepted, in the editors' "
+        "order when they decided (clips without consent stay out).",
+        "  reel compile --out /srv/renders",
+    )  # fmt: skip
     co.add_argument(
         "--out", required=True, help="the output folder or s3:// prefix `reel process` wrote"
     )
     co.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
     co.set_defaults(func=cmd_compile)
 
-    rn = sub.add_parser(
-        "run", help="the whole campaign: process, editors' approval, compile (Prefect flow)"
-    )
+    rn = _sub(
+        sub, "run", "the whole campaign: process, editors' approval, compile (Prefect flow)",
+        "Run the remembrance-campaign Prefect flow here: process SOURCE into OUT, pause "
+        "for the editors' decision (needs PREFECT_API_URL; resume from the review app or "
+        "the Prefect UI), then compile.",
+        "  reel run uploads/ --out /srv/renders --approve-all\n"
+        "  PREFECT_API_URL=http://127.0.0.1:4200/api reel run uploads/ --out /srv/renders",
+    )  # fmt: skip
     rn.add_argument("source", help="folder or s3://bucket/prefix of uploads")
     rn.add_argument("--out", required=True, help="output folder or s3://bucket/prefix")
     rn.add_argument("--config", type=Path, help="campaign TOML (see `reel config`)")
@@ -364,7 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--dask-address", help="scheduler of an existing Dask cluster, tcp://HOST:PORT")
     rn.set_defaults(func=cmd_run)
 
-    sv = sub.add_parser("serve", help="serve the scheduled and on-demand Prefect deployments")
+    sv = _sub(
+        sub, "serve", "serve the scheduled and on-demand Prefect deployments",
+        "Register the deployments with the Prefect server at PREFECT_API_URL and run what "
+        "it schedules: on-demand processing and campaign runs, and, when [schedules] source "
+        "and out are set, nightly processing and the March 29 build.",
+        "  PREFECT_API_URL=http://127.0.0.1:4200/api reel serve --config campaign.toml",
+    )  # fmt: skip
     sv.add_argument("--config", type=Path, help="campaign TOML (schedules come from it)")
     sv.add_argument(
         "--wait", type=float, default=60, metavar="SECONDS",
@@ -372,33 +337,52 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sv.set_defaults(func=cmd_serve)
 
-    cf = sub.add_parser("config", help="print every setting with its default, or check a file")
+    cf = _sub(
+        sub, "config", "print every setting with its default, or check a file",
+        "Print every setting with its default and a comment, or with --check list every "
+        "problem of a campaign file at once: unknown keys (with the likely one), wrong "
+        "types, out-of-range values, cron strings, time zones, and the encoder settings "
+        "(tried on a few frames).",
+        "  reel config > campaign.toml\n  reel config --check campaign.toml",
+    )  # fmt: skip
     cf.add_argument("--check", metavar="FILE", help="validate FILE instead of printing defaults")
+    cf.add_argument("--no-trial", action="store_true", help="with --check, skip the trial encode")
     cf.set_defaults(func=cmd_config)
 
-    rv = sub.add_parser("review", help="the editors' review page and their decisions")
+    rv = _sub(
+        sub, "review", "the editors' review page and their decisions",
+        "Build the offline review page, or record a decisions.json exported from it.",
+        "  reel review build --out /srv/renders\n"
+        "  reel review apply decisions.json --out /srv/renders --by Lena",
+    )  # fmt: skip
     rv_sub = rv.add_subparsers(dest="action", required=True)
-    rb = rv_sub.add_parser("build", help="(re)build OUT/review/index.html")
+    rb = _sub(
+        rv_sub, "build", "(re)build OUT/review/index.html",
+        "(Re)build the static review page OUT/review/index.html (works offline).",
+        "  reel review build --out /srv/renders",
+    )  # fmt: skip
     rb.add_argument(
         "--out", required=True, help="the output folder or s3:// prefix `reel process` wrote"
     )
     rb.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
     rb.set_defaults(func=cmd_review)
-    ra = rv_sub.add_parser(
-        "apply", help="record a decisions.json exported from the review page (keeps history)"
-    )
+    ra = _sub(
+        rv_sub, "apply", "record a decisions.json exported from the review page (keeps history)",
+        "Check a decisions.json exported from the review page against OUT and record it in "
+        "OUT/decisions.json, keeping the history of who decided what and when.",
+        "  reel review apply ~/Downloads/decisions.json --out /srv/renders --by Lena",
+    )  # fmt: skip
     ra.add_argument("file", help="decisions.json downloaded from the review page")
     ra.add_argument("--out", required=True, help="the output folder the decisions are for")
     ra.add_argument("--by", help="who applies them (default: the editor named in the file)")
     ra.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
     ra.set_defaults(func=cmd_review)
-    rs = rv_sub.add_parser(
-        "serve",
-        help="serve the review app: editors sign in, decide, and send the cut",
-        description="Serve the review page of one output to signed-in editors; every change "
-        "is saved at once. Example: reel review serve --out /srv/reel/out "
-        "--accounts /srv/reel/editors.json",
-    )
+    rs = _sub(
+        rv_sub, "serve", "serve the review app: editors sign in, decide, and send the cut",
+        "Serve the review page of one output to signed-in editors; every change is saved at "
+        "once, and Send the cut resumes the paused campaign run.",
+        "  reel review serve --out /srv/reel/out --accounts /srv/reel/editors.json",
+    )  # fmt: skip
     rs.add_argument("--out", required=True, help="the output folder or s3:// prefix")
     rs.add_argument("--accounts", required=True, type=Path, help="editors' accounts file")
     rs.add_argument("--config", type=Path, help="campaign TOML (storage settings for s3://)")
@@ -409,12 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="no Send the cut button (no Prefect server to reach)",
     )  # fmt: skip
     rs.set_defaults(func=cmd_review_serve)
-    ae = rv_sub.add_parser(
-        "add-editor",
-        help="add an editor account (or set a new password)",
-        description="Add an editor who may sign in to the review app. "
-        "Example: reel review add-editor ada --name 'Ada L.' --accounts /srv/reel/editors.json",
-    )
+    ae = _sub(
+        rv_sub, "add-editor", "add an editor account (or set a new password)",
+        "Add an editor who may sign in to the review app; the password is asked for (or read "
+        "from standard input) and stored as a scrypt hash.",
+        "  reel review add-editor ada --name 'Ada L.' --accounts /srv/reel/editors.json",
+    )  # fmt: skip
     ae.add_argument("user", help="account name: lower-case letters, digits, '.', '_', '-'")
     ae.add_argument("--accounts", required=True, type=Path, help="editors' accounts file")
     ae.add_argument("--name", help="name recorded with their decisions (default: the account)")
@@ -423,12 +407,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ae.set_defaults(func=cmd_add_editor)
 
-    up = sub.add_parser("upload", help="the contributors' upload page")
+    up = _sub(
+        sub, "upload", "the contributors' upload page",
+        "Serve the public page where supporters upload a video with their consent, or count "
+        "what arrived.",
+        "  reel upload serve --target /srv/reel/uploads\n  reel upload stats",
+    )  # fmt: skip
     up_sub = up.add_subparsers(dest="action", required=True)
-    us = up_sub.add_parser("serve", help="serve the upload page (put HTTPS in front of it)")
+    us = _sub(
+        up_sub, "serve", "serve the upload page (put HTTPS in front of it)",
+        "Serve the contributors' upload page: resumable uploads, consent and anonymity "
+        "recorded with each video in a sidecar.",
+        "  reel upload serve --target /srv/reel/uploads --port 8470",
+    )  # fmt: skip
     us.add_argument("--host", default="127.0.0.1", help="address to listen on")
     us.add_argument("--port", type=int, default=8470)
-    ut = up_sub.add_parser("stats", help="how many uploads arrived and when the last did (JSON)")
+    ut = _sub(
+        up_sub, "stats", "how many uploads arrived and when the last did (JSON)",
+        "Print the number of finished uploads and the time of the last one, as JSON.",
+        "  reel upload stats --target /srv/reel/uploads",
+    )  # fmt: skip
     for cmd in (us, ut):
         cmd.add_argument("--target", help="uploads folder (default: upload.target)")
         cmd.add_argument("--config", type=Path, help="campaign TOML (texts, limits)")
@@ -439,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     level = logging.DEBUG if args.verbose else logging.WARNING
     logging.basicConfig(level=level, handlers=[handler])
     try:

@@ -9,19 +9,12 @@ The review app (``processing.web``) has no Prefect imports; it is given a
   child process (``python -m flows.review_send FLOW_RUN_ID``), which builds the
   compilation from the decisions in force.
 
-Resume contract (the pause input of ``remembrance-campaign``): the app reads the
-pause's input schema and sends
-
-* ``{"source": "review_app", "editor": NAME}`` when the schema has a ``source``
-  field: the flow reads the decisions in force from the campaign state
-  (``OUT/decisions.json``, which the app has saved), not from the form;
-* otherwise (today's ``EditorDecision``, no ``source``): ``{"editor": NAME,
-  "include": [ids of the approved clips, in order]}``, the saved decisions
-  spelled out as that form wants them.
-
-A required field the app does not know is filled from the saved decisions
-where it can (``include``) and never guessed otherwise: Prefect then refuses
-the input and the page says so.
+Resume contract (the pause input of ``remembrance-campaign``,
+:class:`flows.params.EditorDecision`): the app sends ``{"use_saved": true,
+"editor": NAME}``: the flow reads the decisions in force from the campaign
+state (``OUT/decisions.json``, which the app has saved), not from the form. An
+answer the flow cannot compile makes the run wait again with the reason, which
+the page shows.
 """
 
 from __future__ import annotations
@@ -55,25 +48,28 @@ from .params import CompileParams
 
 CAMPAIGN = "remembrance-campaign"
 COMPILE = "build-compilation"
-#: The value of ``source`` that means "the decisions saved in the review app".
-FROM_REVIEW_APP = "review_app"
 
 
 class SendError(ReelError):
     """The cut could not be sent; the message is shown to the editor."""
 
 
-def resume_input(schema: dict[str, Any], editor: str, order: list[str]) -> dict[str, Any]:
-    """The pause input for a resume with the saved decisions (see the module's contract)."""
+def resume_input(schema: dict[str, Any], editor: str) -> dict[str, Any]:
+    """The pause input for a resume with the saved decisions (see the module's contract).
+
+    Raises:
+        SendError: The paused run's form does not offer "use the saved decisions"
+            (a run started by an older version): resume it in the Prefect UI.
+    """
     props = schema.get("properties") or {}
-    required = set(schema.get("required") or [])
-    value: dict[str, Any] = {}
-    if "source" in props:
-        value["source"] = FROM_REVIEW_APP
+    if "use_saved" not in props:
+        raise SendError(
+            "this paused run cannot take the decisions saved here: resume it in the "
+            "Prefect UI, or cancel it and send the cut again"
+        )
+    value: dict[str, Any] = {"use_saved": True}
     if "editor" in props:
         value["editor"] = editor
-    if "include" in props and ("source" not in props or "include" in required):
-        value["include"] = order
     return value
 
 
@@ -127,7 +123,7 @@ class PrefectCutSender:
         publish.stage_report(dest)  # the decisions as saved in the store
         decided = load_decisions(dest.root)
         order = list(decided.order) if decided else []
-        response = client.resume_flow_run(run.id, run_input=resume_input(schema, editor, order))
+        response = client.resume_flow_run(run.id, run_input=resume_input(schema, editor))
         if response.status.value != "ACCEPT":
             reason = getattr(response.details, "reason", None) or response.status.value
             raise SendError(f"Prefect refused to resume run {run.name}: {reason}")

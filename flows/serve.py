@@ -18,12 +18,9 @@ from .campaign import process_submissions, remembrance_campaign
 
 
 def deployments(cfg: Config, config_path: Path | None) -> list[Any]:
-    """On-demand processing and campaign runs, nightly processing, the March 29 build."""
-    s = cfg.schedules
-    config = str(config_path.resolve()) if config_path else None
-    batch = {"params": {"source": s.source, "out": s.out, "config": config}}
-    campaign = {"params": {**batch["params"], "approve_all": False}}
-    return [
+    """On-demand processing and campaign runs; nightly processing and the March 29 build
+    when ``[schedules] source`` and ``out`` are set."""
+    found = [
         process_submissions.to_deployment(
             name="on-demand",
             description="Process a folder of uploads now: fill in the form and press Run.",
@@ -34,6 +31,22 @@ def deployments(cfg: Config, config_path: Path | None) -> list[Any]:
             description="Process, pause for the editors' decision, then compile.",
             tags=["supportreel"],
         ),
+    ]
+    return found + (_scheduled(cfg, config_path) if scheduled(cfg) else [])
+
+
+def scheduled(cfg: Config) -> bool:
+    """Whether the schedules have somewhere to read and write (config validation made
+    both absolute or s3://)."""
+    return bool(cfg.schedules.source and cfg.schedules.out)
+
+
+def _scheduled(cfg: Config, config_path: Path | None) -> list[Any]:
+    s = cfg.schedules
+    config = str(config_path.resolve()) if config_path else None
+    batch = {"params": {"source": s.source, "out": s.out, "config": config}}
+    campaign = {"params": {**batch["params"], "approve_all": False}}
+    return [
         process_submissions.to_deployment(
             name="nightly",
             description=f"Process new uploads in {s.source} every night.",
@@ -66,8 +79,13 @@ def next_run(cron: str, timezone: str, after: datetime | None = None) -> datetim
 
 
 def schedule_lines(cfg: Config, after: datetime | None = None) -> list[str]:
-    """One line per scheduled deployment: its cron, timezone and next run."""
+    """One line per scheduled deployment: its cron, timezone and next run (or why none)."""
     s = cfg.schedules
+    if not scheduled(cfg):
+        return [
+            "schedules off: set [schedules] source and out (absolute folders or s3://) in "
+            "the --config file to process nightly and build the March 29 compilation"
+        ]
     lines = []
     for name, cron in (
         ("process-submissions/nightly", s.nightly_cron),

@@ -170,6 +170,8 @@ class Upload:
     mb_per_hour: int
     consent_version: str
     abandoned_days: int
+
+
 class Social:
     """How vertical and square renditions follow the speaker (``processing.social``)."""
 
@@ -205,6 +207,14 @@ class CardText:
 
 
 @dataclass(frozen=True)
+class Links:
+    """Where staff and editors open what a run made, over http(s) (see ``[links]``)."""
+
+    review_app_url: str
+    files_url: str
+
+
+@dataclass(frozen=True)
 class Config:
     """All campaign settings. Build with :func:`load_config`."""
 
@@ -223,6 +233,7 @@ class Config:
     upload: Upload
     social: Social
     cards: dict[str, CardText]
+    links: Links
     source_file: Path | None = field(default=None, compare=False)
     #: The upload page's texts by language (``[upload_text.<lang>]``), every key a string.
     upload_text: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -281,6 +292,7 @@ _SECTIONS = {
     "schedules": Schedules,
     "upload": Upload,
     "social": Social,
+    "links": Links,
 }
 
 
@@ -332,7 +344,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any], where: str) -> None:
             base[section][key] = value
 
 
-def _build(data: dict[str, Any], path: Path | None) -> Config:
+def _build(data: dict[str, Any], path: Path | None, validate: bool = True) -> Config:
     built: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         values = {}
@@ -358,7 +370,11 @@ def _build(data: dict[str, Any], path: Path | None) -> Config:
     cfg = Config(
         **built, cards=cards, source_file=path, upload_text=_upload_text(data["upload_text"])
     )
-    _validate(cfg)
+    from .config_check import value_problems  # it reads Config: imported here, not at the top
+
+    problems = value_problems(cfg) if validate else []
+    if problems:
+        raise ConfigError("; ".join(problems))
     return cfg
 
 
@@ -396,97 +412,3 @@ def _coerce(key: str, value: Any, type_name: str) -> Any:
     if not ok:
         raise ConfigError(f"{key} must be a {type_name}, got {value!r}")
     return value
-
-
-#: x264 presets whose clips pass their own output check (H.264 High), fastest first;
-#: ``ultrafast`` writes Constrained Baseline (tests/test_small_defects.py encodes each).
-X264_PRESETS = ("superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
-                "veryslow", "placebo")  # fmt: skip
-
-
-def _validate(cfg: Config) -> None:
-    o, lim, loud = cfg.output, cfg.limits, cfg.loudness
-    problems = []
-    if o.width % 2 or o.height % 2 or not (16 <= o.width <= 7680 and 16 <= o.height <= 4320):
-        problems.append("output.width and output.height must be even and between 16 and 7680x4320")
-    if not 1 <= o.fps <= 120:
-        problems.append("output.fps must be between 1 and 120")
-    if o.sample_rate not in (44100, 48000):
-        problems.append("output.sample_rate must be 44100 or 48000")
-    if o.x264_preset == "ultrafast":  # no CABAC or 8x8 transform: x264 writes Baseline
-        problems.append("output.x264_preset ultrafast makes H.264 Baseline, not High")
-    elif o.x264_preset not in X264_PRESETS:
-        problems.append(f"output.x264_preset must be one of {', '.join(X264_PRESETS)}")
-    if lim.over_max not in ("trim", "reject"):
-        problems.append('limits.over_max must be "trim" or "reject"')
-    anon = cfg.anonymize
-    if not (160 <= anon.analysis_width <= 1920 and 1 <= anon.detect_every <= 30):
-        problems.append("anonymize.analysis_width must be 160-1920, detect_every 1-30")
-    if anon.coverage not in ("clip", "track") or anon.no_face not in ("blur_all", "reject"):
-        problems.append(
-            'anonymize.coverage must be "clip" or "track", no_face "blur_all" or "reject"'
-        )
-    if not (0 <= anon.margin <= 2 and 0 <= anon.hold_seconds <= 10 and 2 <= anon.blur_cells <= 64):
-        problems.append("anonymize.margin must be 0-2, hold_seconds 0-10, blur_cells 2-64")
-    if not 0.1 <= anon.min_score <= 0.9:
-        problems.append("anonymize.min_score must be between 0.1 and 0.9")
-    if not 0.5 <= anon.voice_pitch <= 2 or anon.voice_pitch == 1:
-        problems.append("anonymize.voice_pitch must be between 0.5 and 2, and not 1")
-    if not 0 < lim.min_duration < lim.max_duration:
-        problems.append("limits.min_duration must be positive and below limits.max_duration")
-    if loud.target_tp >= 0 or loud.target_i >= 0:
-        problems.append("loudness.target_i and loudness.target_tp must be negative")
-    q = cfg.quality
-    shares = (q.dark_luma, q.silent_fraction, q.freeze_noise, q.black_luma, q.black_pixels,
-              q.face_fraction, q.duplicate_fraction)  # fmt: skip
-    if not all(0 <= v <= 1 for v in shares) or not 0 <= q.duplicate_bits <= 64:
-        problems.append(
-            "quality: luma, fractions and freeze_noise must be between 0 and 1, "
-            "duplicate_bits between 0 and 64"
-        )
-    st = cfg.storage
-    if not 1 <= st.presign_seconds <= 604800:
-        problems.append(
-            "storage.presign_seconds must be between 1 and 604800 (7 days, the longest an "
-            "S3 presigned link can be valid)"
-        )
-    if not (1 <= st.max_attempts <= 20 and 1 <= st.transfer_concurrency <= 64):
-        problems.append("storage.max_attempts must be 1-20, storage.transfer_concurrency 1-64")
-    if st.multipart_mb < 5 or st.connect_timeout_seconds <= 0 or st.read_timeout_seconds <= 0:
-        problems.append(
-            "storage.multipart_mb must be at least 5 (the S3 minimum part size) and the "
-            "timeouts positive"
-        )
-    orch = cfg.orchestration
-    if orch.lock_wait_seconds < 0 or orch.lease_seconds < 10:
-        problems.append(
-            "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
-        )
-    so = cfg.social
-    if not (0 < so.max_pan_px <= 200 and 0 <= so.still_share <= 1 and 0 <= so.face_margin <= 2):
-        problems.append("social.max_pan_px must be 0-200, still_share 0-1 and face_margin 0-2")
-    unknown = sorted(set(so.renditions) - {"9:16", "1:1"})
-    if unknown:
-        problems.append(f'social.renditions may hold "9:16" and "1:1", not {", ".join(unknown)}')
-    if so.target_i >= 0 or so.part_title_seconds < 0:
-        problems.append("social.target_i must be negative and part_title_seconds 0 or more")
-    if so.max_part_seconds and so.max_part_seconds < so.part_title_seconds + 10:
-        problems.append(
-            "social.max_part_seconds must be 0 (no split) or at least 10 s more than a part title"
-        )
-    if not (0 <= so.smooth_seconds <= 10 and 0 < so.apart_share <= 1):
-        problems.append("social.smooth_seconds must be 0-10 and apart_share above 0, at most 1")
-    if cfg.compilation.language not in cfg.cards:
-        problems.append(
-            f"compilation.language {cfg.compilation.language!r} has no [cards."
-            f"{cfg.compilation.language}] table (have: {', '.join(sorted(cfg.cards))})"
-        )
-    up = cfg.upload
-    if up.max_mb < 1 or up.chunk_kb < 16 or up.starts_per_hour < 1 or up.mb_per_hour < 1:
-        problems.append(
-            "upload.max_mb, starts_per_hour and mb_per_hour must be at least 1, chunk_kb 16"
-        )
-    if up.abandoned_days < 1:
-        problems.append("upload.abandoned_days must be at least 1")
-    if problems:
-        raise ConfigError("; ".join(problems))

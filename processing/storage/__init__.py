@@ -50,7 +50,11 @@ def open_source(uri: str | Path, ignore: tuple[str, ...] = (), cfg: Config | Non
             settings=S3Settings.from_config(cfg.storage) if cfg else None,
             max_bytes=cfg.limits.max_file_bytes if cfg else None,
         )
-    return LocalSource(Path(text), ignore=ignore)
+    folder = Path(text)
+    if not folder.is_dir():  # refused before an output folder is made or a retry is spent
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise StorageError(f"source folder {folder} {what}: give the folder of uploads")
+    return LocalSource(folder, ignore=ignore)
 
 
 def open_output(uri: str | Path, cfg: Config | None = None) -> Output:
@@ -66,7 +70,13 @@ def open_output(uri: str | Path, cfg: Config | None = None) -> Output:
             Path(staging).expanduser() if staging else default_staging(),
             settings=S3Settings.from_config(cfg.storage) if cfg else None,
         )
-    return LocalOutput(Path(text))
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise StorageError(
+            f"output {folder} is a file, not a folder: give --out a folder "
+            "(it is created if missing)"
+        )
+    return LocalOutput(folder)
 
 
 def default_staging() -> Path:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .base import Output, Source, Upload
+from .base import Output, Source, StorageError, Upload
 
 
 class LocalSource(Source):
@@ -27,7 +27,8 @@ class LocalSource(Source):
 
     def list_uploads(self) -> list[Upload]:
         if not self.root.is_dir():
-            raise FileNotFoundError(f"source folder {self.root} does not exist")
+            # Not an OSError: a missing folder is not a transient failure to retry.
+            raise StorageError(f"source folder {self.root} does not exist")
         files: list[tuple[str, os.stat_result]] = []
         for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
