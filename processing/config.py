@@ -172,6 +172,7 @@ class Upload:
     abandoned_days: int
 
 
+@dataclass(frozen=True)
 class Social:
     """How vertical and square renditions follow the speaker (``processing.social``)."""
 
