@@ -268,11 +268,11 @@ def disk_full_message(exc: OSError) -> str:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    target = Path(args.target or cfg.upload.target)
+    target = str(args.target or cfg.upload.target)
     if args.action == "stats":
         from processing.upload.store import stats
 
-        print(json.dumps(stats(target).as_dict()))
+        print(json.dumps(stats(target, cfg).as_dict()))
         return 0
     import uvicorn
 
@@ -359,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     us.add_argument("--port", type=int, default=8470)
     ut = up_sub.add_parser("stats", help="how many uploads arrived and when the last did (JSON)")
     for cmd in (us, ut):
-        cmd.add_argument("--target", help="uploads folder (default: upload.target)")
+        cmd.add_argument(
+            "--target", help="uploads folder or s3://bucket/prefix (default: upload.target)"
+        )
         cmd.add_argument("--config", type=Path, help="campaign TOML (texts, limits)")
         cmd.set_defaults(func=cmd_upload)
     return p

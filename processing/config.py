@@ -170,6 +170,7 @@ class Upload:
     mb_per_hour: int
     consent_version: str
     abandoned_days: int
+    presign_seconds: int
 
 
 @dataclass(frozen=True)
@@ -453,5 +454,7 @@ def _validate(cfg: Config) -> None:
         )
     if up.abandoned_days < 1:
         problems.append("upload.abandoned_days must be at least 1")
+    if not 60 <= up.presign_seconds <= 3600:
+        problems.append("upload.presign_seconds must be between 60 and 3600")
     if problems:
         raise ConfigError("; ".join(problems))
