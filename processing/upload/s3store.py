@@ -259,12 +259,15 @@ class S3Store:
         self.forget(ticket)
         return uid
 
-    def _discard(self, staging: str) -> None:
-        for upload in self._open_uploads(staging):
+    def _discard(self, staging: str) -> int:
+        """Abort the multipart uploads on ``staging`` and delete it; returns how many were open."""
+        uploads = self._open_uploads(staging)
+        for upload in uploads:
             self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
             )
         self.client.delete_object(Bucket=self.bucket, Key=staging)
+        return len(uploads)
 
     def _open_uploads(self, prefix: str) -> list[dict[str, Any]]:
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
@@ -310,24 +313,39 @@ class S3Store:
     # ---------------------------------------------------------------- housekeeping
 
     def sweep(self, max_age_seconds: float) -> int:
-        """Abort multipart uploads and delete tickets and staging left longer than this.
+        """Delete forms started longer ago than this, with their parts; abort orphans.
 
         An abandoned upload's parts are stored (and billed) until aborted and
-        hold the phone's location tags; its ticket holds what was typed.
+        hold the phone's location tags; its ticket holds what was typed. Age
+        is taken from the ticket (some stores, moto among them, report no real
+        ``Initiated`` time); a multipart upload or staging object whose ticket
+        is gone can never be finished and is removed whatever its age.
+
+        Returns:
+            How many tickets, multipart uploads and staging objects were removed.
         """
         cutoff = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
-        removed = 0
+        removed, live = 0, set()
+        for obj in self._objects(self.work + "tickets/"):
+            body = self._get_json(obj["Key"])
+            started = _started(body) or obj["LastModified"]
+            if isinstance(body, dict) and started >= cutoff:
+                live.add(body.get("staging"))
+                continue
+            if isinstance(body, dict) and isinstance(body.get("staging"), str):
+                removed += self._discard(body["staging"])
+            self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+            removed += 1
         for upload in self._open_uploads(self.work + "staging/"):
-            if upload["Initiated"] < cutoff:
+            if upload["Key"] not in live:
                 self.client.abort_multipart_upload(
                     Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
                 removed += 1
-        for sub in ("tickets/", "staging/"):
-            for obj in self._objects(self.work + sub):
-                if obj["LastModified"] < cutoff:
-                    self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
-                    removed += 1
+        for obj in self._objects(self.work + "staging/"):
+            if obj["Key"] not in live:
+                self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+                removed += 1
         return removed
 
     def stats(self) -> Stats:
@@ -367,3 +385,10 @@ class S3Store:
             ContentType="application/json",
             CacheControl="no-cache",
         )
+
+
+def _started(body: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(body["started"])
+    except (TypeError, KeyError, ValueError):
+        return None
