@@ -172,6 +172,13 @@ def test_cut_connection_resumes_and_sidecar_holds_what_was_entered(
         assert f"connect-src 'self' http://127.0.0.1:{bucket.port};" in csp
         assert "script-src 'self';" in csp and "default-src 'none'" in csp
 
+        # The private link reaches the sidecar in the bucket.
+        page.goto(site.url + str(page.get_attribute("#link", "href")))
+        page.click("#withdraw")
+        page.wait_for_selector("#notice")
+        changed = json.loads(s3.get_object(Bucket="uploads", Key=sidecar_key)["Body"].read())
+        assert changed["consent"] is False and changed["changed"][0]["what"] == "withdraw"
+
         stats = subprocess.run(
             [str(REEL), "upload", "stats", "--target", TARGET, "--config", str(site.config)],
             check=True, capture_output=True, text=True,
