@@ -238,11 +238,11 @@ def disk_full_message(exc: OSError) -> str:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    target = Path(args.target or cfg.upload.target)
+    target = str(args.target or cfg.upload.target)
     if args.action == "stats":
         from processing.upload.store import stats
 
-        print(json.dumps(stats(target).as_dict()))
+        print(json.dumps(stats(target, cfg).as_dict()))
         return 0
     import uvicorn
 
@@ -428,7 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  reel upload stats --target /srv/reel/uploads",
     )  # fmt: skip
     for cmd in (us, ut):
-        cmd.add_argument("--target", help="uploads folder (default: upload.target)")
+        cmd.add_argument(
+            "--target", help="uploads folder or s3://bucket/prefix (default: upload.target)"
+        )
         cmd.add_argument("--config", type=Path, help="campaign TOML (texts, limits)")
         cmd.set_defaults(func=cmd_upload)
     return p

@@ -170,6 +170,7 @@ class Upload:
     mb_per_hour: int
     consent_version: str
     abandoned_days: int
+    presign_seconds: int
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -44,14 +45,22 @@ def _config(tmp_path: Path, **upload: Any) -> Path:
 class Site:
     """``reel upload serve`` in a process of its own, on a free port."""
 
-    def __init__(self, tmp_path: Path, target: Path | None = None, **upload: Any):
+    def __init__(
+        self,
+        tmp_path: Path,
+        target: Path | None = None,
+        env: dict[str, str] | None = None,
+        s3_target: str | None = None,
+        **upload: Any,
+    ):
         self.target = target or tmp_path / "uploads"
         self.config = _config(tmp_path, **upload)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [str(REEL), "upload", "serve", "--target", str(self.target),
+            [str(REEL), "upload", "serve", "--target", s3_target or str(self.target),
              "--config", str(self.config), "--port", str(self.port)],
+            env={**os.environ, **(env or {})},
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while True:

@@ -1,8 +1,10 @@
 """The contributor upload page as a Starlette application (``reel upload serve``).
 
 Routes: ``/`` the page, ``/start`` the form (before any video byte), ``/files``
-the tus server (:mod:`.tus`), ``/l/<token>`` a contributor's private link,
-``/static/<name>`` the page's own script and style. Nothing lists uploads.
+the tus server (:mod:`.tus`) for a folder target, or ``/s3/sign``,
+``/s3/parts`` and ``/s3/finish`` (:mod:`.s3routes`) for an ``s3://`` target, ``/l/<token>`` a
+contributor's private link, ``/static/<name>`` the page's own script and style.
+Nothing lists uploads.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import Config
 from ..sidecar import MAX_TEXT, clean_text
+from ..storage.s3client import SCHEME, S3Settings
 from . import page
-from .guard import CSRF_COOKIE, CSRF_HEADER, HEADERS, Csrf, RateLimit
+from .guard import CSRF_COOKIE, CSRF_HEADER, HEADERS, Csrf, RateLimit, csp
+from .s3routes import S3Routes
+from .s3store import S3Store
 from .sniff import container
 from .store import FolderStore, UnknownLink
 from .tus import ASGIApp, Message, Receive, Scope, Send, TusGuard, tus_app
@@ -33,6 +39,8 @@ from .tus import ASGIApp, Message, Receive, Scope, Send, TusGuard, tus_app
 #: The page's files by the only names they are served under (no path from a request).
 STATIC = {
     "tus.min.js": "application/javascript; charset=utf-8",
+    "uppy.min.js": "application/javascript; charset=utf-8",
+    "upload-s3.js": "application/javascript; charset=utf-8",
     "upload.js": "application/javascript; charset=utf-8",
     "upload.css": "text/css; charset=utf-8",
 }
@@ -44,13 +52,14 @@ _SWEEP_EVERY = 600.0
 class Headers:
     """Adds the security headers (:data:`.guard.HEADERS`) and ``no-store`` to every response."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, connect: str = ""):
         self.app = app
+        self.headers = {**HEADERS, "content-security-policy": csp(connect)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [(k.encode(), v.encode()) for k, v in HEADERS.items()]
+                extra = [(k.encode(), v.encode()) for k, v in self.headers.items()]
                 extra.append((b"cache-control", b"no-store"))
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
@@ -61,14 +70,24 @@ class Headers:
 class UploadSite:
     """State shared by the routes: settings, texts, the store, the guards."""
 
-    def __init__(self, cfg: Config, target: Path):
+    def __init__(self, cfg: Config, target: str):
         up = cfg.upload
         self.cfg = cfg
         self.texts = cfg.upload_text
         self.langs = {code: t["lang_name"] for code, t in self.texts.items()}
-        self.store = FolderStore(target)
-        self.csrf = Csrf()
         self.max_bytes = up.max_mb * 1024 * 1024
+        self.store: FolderStore | S3Store = (
+            S3Store(
+                target,
+                S3Settings.from_config(cfg.storage),
+                max_bytes=self.max_bytes,
+                presign_seconds=up.presign_seconds,
+            )
+            if target.startswith(SCHEME)
+            else FolderStore(Path(target))
+        )
+        self.mode = "s3" if isinstance(self.store, S3Store) else "folder"
+        self.csrf = Csrf()
         self.starts = RateLimit(up.starts_per_hour)
         self.volume = RateLimit(up.mb_per_hour * 1024 * 1024)
         self.swept = time.monotonic()
@@ -103,7 +122,8 @@ class UploadSite:
         lang = self.lang(request)
         sizes = {"max_bytes": self.max_bytes, "chunk_bytes": self.cfg.upload.chunk_kb * 1024}
         return self.html(
-            request, lambda tok: page.upload_page(self.texts[lang], lang, self.langs, tok, sizes)
+            request,
+            lambda tok: page.upload_page(self.texts[lang], lang, self.langs, tok, sizes, self.mode),
         )
 
     async def start(self, request: Request) -> Response:
@@ -131,6 +151,17 @@ class UploadSite:
         if time.monotonic() - self.swept > _SWEEP_EVERY:
             self.swept = time.monotonic()
             self.store.sweep(self.cfg.upload.abandoned_days * 86400)
+        if isinstance(self.store, S3Store):
+            # The bytes never pass through here: the whole declared size is counted now.
+            if size < 1:
+                return _error(400, "failed")
+            if not self.volume.take(address, size):
+                return _error(429, "rate_limited")
+            wanted = self.cfg.upload.chunk_kb * 1024
+            ticket, link, part = await run_in_threadpool(
+                self.store.start, self.sidecar(form), size, wanted
+            )
+            return JSONResponse({"ticket": ticket, "link": f"/l/{link}", "part": part})
         ticket, link = self.store.start(self.sidecar(form))
         return JSONResponse({"ticket": ticket, "link": f"/l/{link}"})
 
@@ -193,9 +224,11 @@ def _error(status: int, code: str) -> JSONResponse:
     return JSONResponse({"error": code}, status_code=status)
 
 
-def create_app(cfg: Config, target: Path | None = None) -> ASGIApp:
+def create_app(cfg: Config, target: str | Path | None = None) -> ASGIApp:
     """The upload site for ``target`` (default ``upload.target``), headers included."""
-    site = UploadSite(cfg, Path(target or cfg.upload.target))
+    site = UploadSite(cfg, str(target or cfg.upload.target))
+    if isinstance(site.store, S3Store):
+        return _s3_app(site, site.store)
     files = TusGuard(
         tus_app(site.store, site.max_bytes, cfg.upload.abandoned_days),
         site.store,
@@ -203,14 +236,7 @@ def create_app(cfg: Config, target: Path | None = None) -> ASGIApp:
         max_bytes=site.max_bytes,
         volume=site.volume,
     )
-    app = Starlette(
-        routes=[
-            Route("/", site.index),
-            Route("/start", site.start, methods=["POST"]),
-            Route("/l/{token}", site.link, methods=["GET", "POST"]),
-            Route("/static/{name}", site.static),
-        ]
-    )
+    app = Starlette(routes=_routes(site))
     app.state.site = site
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,3 +246,27 @@ def create_app(cfg: Config, target: Path | None = None) -> ASGIApp:
         await routed(scope, receive, send)
 
     return Headers(dispatch)
+
+
+def _routes(site: UploadSite) -> list[Route]:
+    return [
+        Route("/", site.index),
+        Route("/start", site.start, methods=["POST"]),
+        Route("/l/{token}", site.link, methods=["GET", "POST"]),
+        Route("/static/{name}", site.static),
+    ]
+
+
+def _s3_app(site: UploadSite, store: S3Store) -> ASGIApp:
+    """The site for an ``s3://`` target: no tus; the browser may also send to the bucket."""
+    s3 = S3Routes(store, site.csrf)
+    app = Starlette(
+        routes=[
+            *_routes(site),
+            Route("/s3/sign", s3.sign, methods=["POST"]),
+            Route("/s3/parts", s3.parts, methods=["GET"]),
+            Route("/s3/finish", s3.finish, methods=["POST"]),
+        ]
+    )
+    app.state.site = site
+    return Headers(app, connect=store.origin())

@@ -26,12 +26,23 @@ from collections import defaultdict, deque
 CSRF_COOKIE = "reel_csrf"
 CSRF_HEADER = "x-csrf-token"
 
-#: Nothing is loaded from another host, no inline code runs, no form posts elsewhere.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "media-src 'self' blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
-    "frame-ancestors 'none'"
-)
+
+def csp(connect: str = "") -> str:
+    """Nothing is loaded from another host, no inline code runs, no form posts elsewhere.
+
+    Args:
+        connect: One more origin the page's script may send to (the bucket, with
+            an ``s3://`` target); it is a destination for bytes, never a source
+            of anything the page runs or shows.
+    """
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"media-src 'self' blob:; connect-src 'self'{' ' + connect if connect else ''}; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+CSP = csp()
 HEADERS = {
     "content-security-policy": CSP,
     "referrer-policy": "no-referrer",

@@ -39,10 +39,25 @@ def _switcher(lang: str, langs: dict[str, str], path: str) -> str:
     return f'<nav class="langs">{" · ".join(links)}</nav>'
 
 
+#: The scripts of each kind of target: tus through the app, or S3 multipart to the bucket.
+SCRIPTS = {
+    "folder": ("tus.min.js", "upload.js"),
+    "s3": ("uppy.min.js", "upload-s3.js", "upload.js"),
+}
+
+
 def upload_page(
-    t: dict[str, str], lang: str, langs: dict[str, str], token: str, cfg: dict[str, int]
+    t: dict[str, str],
+    lang: str,
+    langs: dict[str, str],
+    token: str,
+    cfg: dict[str, int],
+    mode: str = "folder",
 ) -> str:
-    """The contributor's page in ``lang`` (``t`` its texts), carrying the CSRF ``token``."""
+    """The contributor's page in ``lang`` (``t`` its texts), carrying the CSRF ``token``.
+
+    ``mode`` is ``"folder"`` (tus to this app) or ``"s3"`` (S3 multipart to the bucket).
+    """
     e = {k: escape(v) for k, v in t.items()}
     spoken = "".join(
         f'<option value="{c}"{" selected" if c == lang else ""}>{escape(n)}</option>'
@@ -54,6 +69,7 @@ def upload_page(
         + _switcher(lang, langs, "/")
         + f"<h1>{e['title']}</h1><p>{e['intro']}</p><p class=privacy>{e['privacy']}</p>"
         + f'<form id="upload" data-csrf="{escape(token)}" data-max="{cfg["max_bytes"]}"'
+        f' data-mode="{escape(mode)}"'
         f' data-chunk="{cfg["chunk_bytes"]}" data-sending="{e["sending"]}"'
         f' data-retry="{e["retry"]}"{messages} novalidate>'
         f'<label class=file>{e["video"]}<input type="file" id="video" name="video"'
@@ -80,8 +96,8 @@ def upload_page(
         f'<div id="done" hidden><p>{e["done"]}</p><p>{e["keep_link"]}</p>'
         '<p><a id="link" href="#"></a></p></div>'
         "</form></main>"
-        '<script src="/static/tus.min.js"></script><script src="/static/upload.js"></script>'
-        "</body></html>"
+        + "".join(f'<script src="/static/{name}"></script>' for name in SCRIPTS[mode])
+        + "</body></html>"
     )
 
 

@@ -29,9 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..fsutil import atomic_output
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 WEB = "web"
 WORK = ".reel-upload"
@@ -210,11 +213,19 @@ def _sync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def stats(root: Path) -> Stats:
+def stats(root: str | Path, cfg: Config | None = None) -> Stats:
     """How many uploads arrived through the page into ``root``, and when the last one did.
 
-    Reads only (a wrong folder is not created): for staff, ``reel upload stats``.
+    ``root`` is a folder or ``s3://bucket/prefix`` (reached with ``cfg``'s
+    ``[storage]`` settings). Reads only (a wrong folder is not created): for
+    staff, ``reel upload stats``.
     """
+    if str(root).startswith("s3://"):
+        from ..storage.s3client import S3Settings
+        from .s3store import S3Store
+
+        settings = S3Settings.from_config(cfg.storage) if cfg else S3Settings()
+        return S3Store(str(root), settings, max_bytes=0, presign_seconds=60).stats()
     web = Path(root) / WEB
     times = (
         [p.stat().st_mtime for p in web.iterdir() if p.is_dir() and not p.is_symlink()]

@@ -1,5 +1,6 @@
 // The contributor upload page: the form goes to /start, then the video in chunks
-// over tus (tus-js-client, served from this host). A dropped connection is retried
+// over tus (tus-js-client, served from this host), or with an s3:// target as an
+// S3 multipart upload straight to the bucket (upload-s3.js). A dropped connection is retried
 // automatically a few times; after that "Try again" continues from the last chunk
 // the server stored. No file name from the phone is sent.
 (function () {
@@ -67,13 +68,49 @@
     }).then(function (response) {
       return response.json().then(function (body) {
         if (!response.ok) { throw new Error(body.error || "failed"); }
-        begin(body.ticket, body.link);
+        (form.dataset.mode === "s3" ? beginS3 : begin)(body.ticket, body.link, body.part);
       });
     }).catch(function (error) {
       busy(false);
       say(message(String(error.message)), true);  // an unknown code reads as "failed"
     });
   });
+
+  function refused(status, code) {
+    if (status >= 400 && status < 500 && status !== 409 && status !== 423) {
+      say(message(code), true);  // refused: trying again would not help
+      busy(false);
+      return;
+    }
+    say(message("failed"), true);
+    retry.hidden = false;
+  }
+  function finished(link) {
+    progress.value = 100;
+    say("", false);
+    var anchor = document.getElementById("link");
+    link += "?lang=" + encodeURIComponent(document.documentElement.lang);  // the page's language
+    anchor.href = link;
+    anchor.textContent = location.origin + link;
+    document.getElementById("done").hidden = false;
+    send.hidden = true;
+  }
+  function showProgress(sent, total) {
+    progress.value = Math.floor((sent / total) * 100);
+    say(form.dataset.sending + " " + progress.value + "%", false);
+  }
+
+  // An s3:// target: the parts go straight to the bucket (upload-s3.js, Uppy).
+  function beginS3(ticket, link, part) {
+    progress.hidden = false;
+    upload = window.reelS3Upload(chosen, {
+      ticket: ticket, partBytes: part, csrf: form.dataset.csrf,
+      onProgress: showProgress,
+      onError: refused,
+      onSuccess: function () { finished(link); }
+    });
+    upload.start();
+  }
 
   function begin(ticket, link) {
     progress.hidden = false;
@@ -84,31 +121,12 @@
       storeFingerprintForResuming: false,
       headers: {"X-CSRF-Token": form.dataset.csrf},
       metadata: {ticket: ticket, filename: "video", filetype: chosen.type || "video/unknown"},
-      onProgress: function (sent, total) {
-        progress.value = Math.floor((sent / total) * 100);
-        say(form.dataset.sending + " " + progress.value + "%", false);
-      },
+      onProgress: showProgress,
       onError: function (error) {
         var response = error.originalResponse;
-        var status = response ? response.getStatus() : 0;
-        if (status >= 400 && status < 500 && status !== 409 && status !== 423) {
-          say(message(codeOf(response)), true);  // refused: trying again would not help
-          busy(false);
-          return;
-        }
-        say(message("failed"), true);
-        retry.hidden = false;
+        refused(response ? response.getStatus() : 0, response ? codeOf(response) : "failed");
       },
-      onSuccess: function () {
-        progress.value = 100;
-        say("", false);
-        var anchor = document.getElementById("link");
-        link += "?lang=" + encodeURIComponent(document.documentElement.lang);  // the page's language
-        anchor.href = link;
-        anchor.textContent = location.origin + link;
-        document.getElementById("done").hidden = false;
-        send.hidden = true;
-      }
+      onSuccess: function () { finished(link); }
     });
     upload.start();
   }
@@ -116,6 +134,6 @@
   retry.addEventListener("click", function () {
     retry.hidden = true;
     say(form.dataset.sending, false);
-    upload.start();  // asks the server for its offset (HEAD) and sends the rest
+    upload.start();  // asks what the server (or the bucket) has and sends the rest
   });
 }());
