@@ -178,7 +178,12 @@ def test_a_mismatched_segment_is_re_normalized_not_glued(batch: Batch, tmp_path:
     data = measure.ffprobe_json(comp.output)
     v = next(s for s in data["streams"] if s["codec_type"] == "video")
     assert (v["avg_frame_rate"], v["profile"], v["width"]) == ("30/1", "High", 1920)
-    assert comp.checks["passed"]
+    # The checks measured the published file: its length, and the re-normalized clip's level.
+    measured = float(data["format"]["duration"])
+    assert comp.checks["duration"] == pytest.approx(measured, abs=1e-3)
+    assert abs(measured - comp.duration) <= ONE_FRAME
+    levels = {item["id"]: item["integrated"] for item in comp.checks["segment_loudness"]}
+    assert abs(levels[victim.id] - batch.cfg.loudness.target_i) <= 1.0
 
 
 def test_one_new_upload_re_encodes_only_that_clip(tmp_path: Path) -> None:
@@ -208,8 +213,8 @@ def test_crossfades_re_encode_once_and_shorten_by_the_overlaps(
 ) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    for i in range(2):
-        mg.make_clip(src / f"c{i}.mp4", duration=2, size=(640, 360))
+    for i in range(2):  # different loudness, so different bytes: two clips, not duplicates
+        mg.make_clip(src / f"c{i}.mp4", duration=2, size=(640, 360), lufs=-20 - i)
         (src / f"c{i}.json").write_text(json.dumps({"consent": True}))
     cfg = load_config(overrides={"compilation": {"crossfade_seconds": 0.5}})
     process_batch(LocalSource(src), out, cfg)
@@ -218,11 +223,12 @@ def test_crossfades_re_encode_once_and_shorten_by_the_overlaps(
     monkeypatch.setattr(runner, "FFMPEG", str(write_ffmpeg_shim(tmp_path / "shim")))
     monkeypatch.setenv("REEL_BENCH_FFMPEG_LOG", str(calls))
     comp = compile_remembrance(out, cfg)
-    clips = [s.path.name for s in comp.segments if s.kind == "clip"]
+    ids = [str(s.id) for s in comp.segments if s.kind == "clip"]
+    assert len(ids) == 2
     encodes = [c for c in logged_commands(calls) if is_encode(c)]
-    joined = [c for c in encodes if any(name in c for name in clips)]
-    assert len(joined) == 1, f"{len(joined)} encodes read the clips: {joined}"
-    assert all(name in joined[0] for name in clips), "one encode reads every clip"
+    joined = [c for c in encodes if any(sid in c for sid in ids)]
+    assert len(joined) == 1, f"{len(joined)} encodes of the clips' pictures"
+    assert all(sid in joined[0] for sid in ids), "one encode reads every clip"
     # 4 segments, 3 overlaps of 0.5 s: the file, the value, the manifest and the report agree.
     measured = float(measure.ffprobe_json(comp.output)["format"]["duration"])
     overlapped = sum(s.duration for s in comp.segments) - 0.5 * (len(comp.segments) - 1)
