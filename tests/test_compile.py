@@ -13,11 +13,12 @@ import pytest
 import mediagen as mg
 from bench.common import is_encode, logged_commands, write_ffmpeg_shim
 from processing import runner
-from processing.assemble import compile_remembrance
+from processing.assemble import cap_length, compile_remembrance
 from processing.compilation_checks import moov_before_mdat
 from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.storage import LocalSource
+from processing.timeline import Compilation, Segment, with_starts
 from tests import measure
 from tests.conftest import Batch
 
@@ -250,3 +251,19 @@ def test_cards_in_russian(tmp_path: Path, batch: Batch) -> None:
     assert comp.segments[0].label == "Заставка" and comp.segments[-1].label == "Призыв к действию"
     chapters = measure.ffprobe_json(comp.output)["chapters"]
     assert chapters[0]["tags"]["title"] == "Заставка"
+
+
+def test_the_length_cap_counts_the_crossfade_overlaps() -> None:
+    """Title 6 s + two 5 s clips + end 8 s, three 1 s crossfades: 21 s, which fits a 21 s cap."""
+    cfg = load_config(
+        overrides={"compilation": {"max_total_seconds": 21.0, "crossfade_seconds": 1.0}}
+    )
+    clips = [Segment("clip", Path(f"{i}.mp4"), 5.0, f"c{i}", id=f"c{i}") for i in range(3)]
+    kept, left = cap_length(clips, 6.0 + 8.0, cfg)
+    assert [s.id for s in kept] == ["c0", "c1"]
+    assert [item["id"] for item in left] == ["c2"]
+    cards = [Segment("title", Path("t.mp4"), 6.0, "t"), Segment("end", Path("e.mp4"), 8.0, "e")]
+    timed = with_starts([cards[0], *kept, cards[1]], 1.0)
+    comp = Compilation(Path("c.mp4"), 2027, timed, crossfade=1.0)
+    assert comp.duration == pytest.approx(21.0)
+    assert timed[-1].start + timed[-1].duration == pytest.approx(comp.duration)
