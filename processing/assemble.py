@@ -25,6 +25,7 @@ from .config import Config
 from .conform import conform, recorded_signature, signature, signature_diff
 from .errors import ReelError
 from .fsutil import atomic_output
+from .loudness import is_silent
 from .normalize import encoder_args, master_path
 from .timeline import Compilation, Segment, ffmetadata, with_starts
 
@@ -72,7 +73,7 @@ def clip_segment(entry: dict[str, Any], out: Path, cfg: Config) -> Segment:
     anonymous = bool(entry.get("anonymize"))
     name = None if anonymous else entry.get("name")
     label = name or text.anonymous
-    silent = entry.get("output_i") is None or entry["output_i"] <= -60
+    level = None if is_silent(entry.get("output_i")) else float(entry["output_i"])
     return Segment(
         kind="clip",
         path=out / entry["output"],
@@ -83,25 +84,35 @@ def clip_segment(entry: dict[str, Any], out: Path, cfg: Config) -> Segment:
         name=label,
         message=None if anonymous else entry.get("message"),
         credit=name if entry.get("consent") is True else None,
-        silent=silent,
+        # Quiet is not silent: only sound under BS.1770's gate is left unmeasured.
+        silent=level is None,
         anonymous=anonymous,
+        level=level,
     )
 
 
 def cap_length(
     clips: list[Segment], cards: float, cfg: Config
 ) -> tuple[list[Segment], list[dict[str, str]]]:
-    """Keep clips in order while the total fits ``compilation.max_total_seconds``."""
+    """Keep clips in order while the total fits ``compilation.max_total_seconds``.
+
+    Args:
+        clips: The clip segments in order.
+        cards: The title and end cards' combined length (s).
+        cfg: Settings (the cap, the crossfade).
+    """
     cap = cfg.compilation.max_total_seconds
     if cap <= 0:
         return clips, []
     kept: list[Segment] = []
     left: list[dict[str, str]] = []
-    total = cards
+    # Each segment after the first overlaps the one before by the crossfade.
+    overlap = max(cfg.compilation.crossfade_seconds, 0.0)
+    total = cards - overlap
     for seg in clips:
-        if not left and total + seg.duration <= cap + 1e-6:
+        if not left and total + seg.duration - overlap <= cap + 1e-6:
             kept.append(seg)
-            total += seg.duration
+            total += seg.duration - overlap
         else:
             left.append({
                 "id": seg.id or "",
@@ -172,9 +183,9 @@ def _build(
     segments, conformed = _conform_all(segments, cfg, build / "conformed", recorded)
     year = cfg.compilation.resolved_year()
     dst = build / f"remembrance-{year}.mp4"
-    comp = Compilation(dst, year, segments, left_out + capped, conformed)
-    crossfade = cfg.compilation.crossfade_seconds
-    comp.segments = with_starts(segments, max(crossfade, 0.0))
+    crossfade = max(cfg.compilation.crossfade_seconds, 0.0)
+    timed = with_starts(segments, crossfade)
+    comp = Compilation(dst, year, timed, left_out + capped, conformed, crossfade=crossfade)
     with atomic_output(dst) as part:
         if crossfade > 0:
             _crossfade(comp.segments, part, cfg)

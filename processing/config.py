@@ -15,7 +15,7 @@ from .errors import ConfigError
 
 #: Bump when a change to the pipeline changes its output for the same settings,
 #: so that cached clips are re-encoded.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass(frozen=True)

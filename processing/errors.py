@@ -73,3 +73,16 @@ class Rejection(ReelError):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+class Unsupervised(ReelError, OSError):
+    """An ffmpeg or ffprobe could not be tied to the worker that starts it.
+
+    The kernel refused ``PR_SET_PDEATHSIG``, so the process would run on as an
+    orphan if the worker died; it is not started. The machine is at fault, not
+    the upload: like a full disk it stops the run (an ``OSError``) with this
+    reason instead of rejecting every clip.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -24,8 +24,15 @@ from pathlib import Path
 from . import runner
 from .config import Loudness
 
-#: Integrated loudness at or below this is treated as silence (no gain applied).
-SILENCE_LUFS = -60.0
+#: BS.1770's absolute gate (LUFS): blocks under it are not programme. A clip whose
+#: integrated loudness is at or under it (``ebur128`` reports -70.0 for a clip with
+#: no block above it) is silent and gets no gain; anything louder is sound, however
+#: quiet, and is raised like any other clip.
+ABSOLUTE_GATE = -70.0
+#: BS.1770's relative gate: blocks this far under the mean of the rest are dropped.
+RELATIVE_GATE_LU = 10.0
+#: A gain above this is named in the clip's warnings: the background is raised too.
+LARGE_GAIN_DB = 30.0
 #: Headroom kept below the true-peak ceiling for the AAC encoder's overshoot.
 AAC_HEADROOM_DB = 1.0
 _OVERSAMPLE = 4
@@ -45,7 +52,7 @@ class Measurement:
 
     @property
     def silent(self) -> bool:
-        return not math.isfinite(self.integrated) or self.integrated <= SILENCE_LUFS
+        return is_silent(self.integrated)
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,11 @@ class GainPlan:
         return chain
 
 
+def is_silent(integrated: float | None) -> bool:
+    """Whether an integrated loudness (LUFS) is silence: nothing above BS.1770's absolute gate."""
+    return integrated is None or not math.isfinite(integrated) or integrated <= ABSOLUTE_GATE
+
+
 def parse_ebur128(stderr: str) -> Measurement | None:
     """Read the summary that ``ebur128=peak=true`` prints at the end of a run."""
     summary_at = stderr.rfind("Summary:")
@@ -92,8 +104,6 @@ def parse_ebur128(stderr: str) -> Measurement | None:
 
 
 _MOMENTARY = re.compile(r"\bt:\s*(-?[\d.]+)\s+TARGET:.*?\bM:\s*(-?[\d.]+|-inf|nan)")
-#: BS.1770's absolute gate (LUFS); ebur128 reports it for a programme with nothing above it.
-ABSOLUTE_GATE = -70.0
 #: BS.1770 gating blocks: 400 ms long, a new one every 100 ms (ebur128's momentary log).
 _BLOCK, _HOP = 0.4, 0.1
 
@@ -141,7 +151,7 @@ def gated_loudness(blocks: list[float]) -> float:
     kept = [b for b in blocks if math.isfinite(b) and b > ABSOLUTE_GATE]
     if not kept:
         return ABSOLUTE_GATE
-    relative = mean_lufs(kept) - 10.0
+    relative = mean_lufs(kept) - RELATIVE_GATE_LU
     kept = [b for b in kept if b > relative]
     return mean_lufs(kept)
 
@@ -162,35 +172,52 @@ def plan_gain(
         measured: The clip as it will enter the gain stage.
         settings: Targets and limits.
         simulate: Runs a candidate plan over the clip's audio and measures the
-            result. Needed only when limiting is required.
+            result. Needed only when limiting is required or the clip is so
+            quiet that BS.1770's absolute gate shapes its measurement.
     """
     ceiling = settings.target_tp - AAC_HEADROOM_DB
     if measured.silent:
         return GainPlan(0.0, False, ceiling, None, note="audio is silent")
-    gain = settings.target_i - measured.integrated
-    note = None
-    if gain > settings.max_gain_db:
-        gain = settings.max_gain_db
-        note = (
-            f"audio is very quiet ({measured.integrated:.1f} LUFS); raised by the "
-            f"maximum {settings.max_gain_db:.0f} dB only"
-        )
-    if measured.true_peak + gain <= ceiling:
-        return GainPlan(round(gain, 3), False, ceiling, measured.integrated + gain, note)
-
-    plan = GainPlan(round(gain, 3), True, ceiling, None, note)
-    if simulate is None:
-        return plan
-    # The limiter takes some loudness away; measure and correct (converges in 1-3 steps).
+    gain = min(settings.target_i - measured.integrated, settings.max_gain_db)
+    note = _quiet_note(measured, settings, gain)
+    # Near the gate, blocks the absolute gate dropped pass it once raised: the
+    # result is quieter than measured + gain, so it is measured too.
+    near_gate = measured.integrated - RELATIVE_GATE_LU < ABSOLUTE_GATE
+    limit = measured.true_peak + gain > ceiling
+    if not (limit or near_gate) or simulate is None:
+        expected = None if limit else measured.integrated + gain
+        return GainPlan(round(gain, 3), limit, ceiling, expected, note)
+    plan = GainPlan(round(gain, 3), limit, ceiling, None, note)
+    # Measure and correct (converges in 1-3 steps). At the maximum gain there is
+    # nothing left to correct with: the note says so.
     for _ in range(4):
         result = simulate(plan)
         error = settings.target_i - result.integrated
-        if abs(error) <= settings.tolerance_lu or note:
-            return GainPlan(plan.gain_db, True, ceiling, result.integrated, note)
-        new_gain = min(plan.gain_db + error, settings.max_gain_db)
-        plan = GainPlan(round(new_gain, 3), True, ceiling, None, note)
-    result = simulate(plan)
-    return GainPlan(plan.gain_db, True, ceiling, result.integrated, note)
+        if abs(error) <= settings.tolerance_lu or (error > 0 and gain >= settings.max_gain_db):
+            break
+        gain = min(plan.gain_db + error, settings.max_gain_db)
+        limit = limit or measured.true_peak + gain > ceiling
+        plan = GainPlan(round(gain, 3), limit, ceiling, None, note)
+    else:
+        result = simulate(plan)
+    return GainPlan(plan.gain_db, plan.limit, ceiling, result.integrated, note)
+
+
+def _quiet_note(measured: Measurement, settings: Loudness, gain: float) -> str | None:
+    """What the editors are told about a very quiet clip's gain, if anything."""
+    short = settings.target_i - measured.integrated - gain
+    if short > 0:
+        return (
+            f"audio is very quiet ({measured.integrated:.1f} LUFS); raised by the "
+            f"maximum {settings.max_gain_db:.0f} dB only (loudness.max_gain_db), so it "
+            f"plays about {short:.0f} LU under the other clips"
+        )
+    if gain > LARGE_GAIN_DB:
+        return (
+            f"audio is very quiet ({measured.integrated:.1f} LUFS); raised by {gain:.0f} dB, "
+            "which raises its background noise as much"
+        )
+    return None
 
 
 class SimulateFn:

@@ -35,7 +35,7 @@ from .report import Entry, write_report
 from .reuse import reusable_record
 from .storage import LocalOutput, Output, Source, StorageError, display_key
 from .submissions import Copy, Submission, identify, merge, submission_id
-from .verify import conformance_problems, scrub_problems
+from .verify import conformance_problems, scrub_check
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +207,8 @@ def _render(
                 log_file=log_file,
             )
         result = probe(clip)
-        problems = conformance_problems(result, cfg, plan.duration) + [
-            f"identifying tag left in output: {t}" for t in scrub_problems(result, values=False)
-        ]
+        problems = conformance_problems(result, cfg, plan.duration)
+        problems += scrub_check(clip, result, health.info.tags)
         if problems:
             clip.unlink(missing_ok=True)
             master_path(clip).unlink(missing_ok=True)

@@ -12,20 +12,17 @@ from the log file and from the stderr kept in errors, and ``-metadata`` values
 are left out of the logged command (:func:`shown_command`). Callers that parse
 stderr (loudness, decode errors) still get it whole, in memory only.
 
-The child gets ``PR_SET_PDEATHSIG`` so that when the worker running it dies
-(a cancelled Prefect flow run, a killed CLI), ffmpeg dies with it instead of
-encoding on as an orphan.
+The child dies with the worker that started it (a cancelled Prefect flow
+run, a killed CLI) instead of encoding on as an orphan: see
+:mod:`processing.children`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import logging
 import os
-import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -35,7 +32,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
+from . import children
 from .errors import FFmpegError, FFmpegInterrupted, FFmpegTimeout, ReelError
+from .redact import NOT_LOGGED as NOT_LOGGED
+from .redact import redact_tags as redact_tags
+from .redact import shown_command as shown_command
 
 log = logging.getLogger(__name__)
 
@@ -47,60 +48,6 @@ STDERR_TAIL_LINES = 25
 
 ProgressCallback = Callable[[float], None]
 """Called with the seconds of output written so far."""
-
-#: What a log shows instead of a tag block or a ``-metadata`` value.
-NOT_LOGGED = "(tags not logged)"
-#: A tag value this long or longer is also removed wherever else it appears.
-_ECHO_MIN_CHARS = 4
-#: The ``[context @ 0x…] [level] `` prefixes av_log puts before a line.
-_LOG_PREFIX = re.compile(r"^(?:\[[^\]\n]*\] )*")
-
-
-def redact_tags(stderr: str) -> str:
-    """``stderr`` without the tags ffmpeg printed for its inputs and outputs.
-
-    ffmpeg's format dump (libavformat/dump.c) prints each tag dictionary as a
-    ``Metadata:`` line followed by one more-indented ``key : value`` line per
-    tag; a value with line breaks continues on further, still more indented,
-    lines. Every such line is dropped and the header kept with
-    :data:`NOT_LOGGED`, so the log still shows the inputs' format, duration and
-    streams. The dump has no ``[context @ 0x…]`` prefix, so a line with one is
-    another thread's message: it is kept and does not end the block. As a
-    second guard, every tag value found is also removed wherever else it
-    appears (such a message can split a tag line in two). Lines are split on
-    ``\\n`` only: a tag may hold any other line separator.
-    """
-    kept: list[str] = []
-    values: set[str] = set()
-    block: int | None = None  # indentation of the Metadata: line whose tags are dropped
-    for line in stderr.split("\n"):
-        prefix = _LOG_PREFIX.match(line)
-        body = line[prefix.end() if prefix else 0 :]
-        indent = len(body) - len(body.lstrip(" "))
-        if block is not None and body.strip() and " @ " not in line[: len(line) - len(body)]:
-            if indent > block:
-                _, sep, value = body.strip().partition(": ")
-                values.update(v.strip() for v in (value, value.rpartition(": ")[2]) if sep)
-                continue
-            block = None
-        if body.strip() == "Metadata:":
-            block = indent
-            line = f"{line.rstrip()} {NOT_LOGGED}"
-        kept.append(line)
-    text = "\n".join(kept)
-    for value in sorted(values, key=len, reverse=True):
-        if len(value) >= _ECHO_MIN_CHARS:
-            text = text.replace(value, "…")
-    return text
-
-
-def shown_command(cmd: Sequence[str]) -> str:
-    """``cmd`` as a shell line for logs, with the values of ``-metadata`` options left out."""
-    shown = list(cmd)
-    for i, arg in enumerate(shown[:-1]):
-        if arg == "-metadata" or arg.startswith("-metadata:"):
-            shown[i + 1] = NOT_LOGGED
-    return shlex.join(shown)
 
 
 def input_path(path: str | os.PathLike[str]) -> str:
@@ -121,29 +68,9 @@ def require_tools() -> None:
             )
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except OSError:
-        pass
-    # ffmpeg must not receive the terminal's Ctrl-C twice; we stop it ourselves.
-    os.setpgrp()
-
-
-_children: set[subprocess.Popen[bytes]] = set()
-_children_lock = threading.Lock()
-
-
 def kill_all_children() -> int:
     """Kill every ffmpeg process this Python process started. Returns how many."""
-    with _children_lock:
-        procs = list(_children)
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    return len(procs)
+    return children.kill_all()
 
 
 class _Child:
@@ -165,12 +92,14 @@ def _spawned(
 ) -> Iterator[_Child]:
     """Start ``cmd`` and hand it to the block; then wait, log, and raise on failure.
 
-    The process gets ``PR_SET_PDEATHSIG``, is registered for
-    :func:`kill_all_children`, is killed when ``timeout`` passes or when the
-    block raises (a consumer that stops early included), and its stderr goes
-    to a temporary file so a chatty ffmpeg never blocks on a full pipe.
+    The process dies with this worker and is registered for
+    :func:`kill_all_children` (:mod:`processing.children`); it is killed when
+    ``timeout`` passes or when the block raises (a consumer that stops early
+    included), and its stderr goes to a temporary file so a chatty ffmpeg
+    never blocks on a full pipe.
 
     Raises:
+        Unsupervised: The process could not be tied to this worker; not started.
         FFmpegTimeout: The process ran longer than ``timeout``.
         FFmpegInterrupted: A signal from outside ended the process.
         OSError: The disk, a quota or a file-size limit was full (``ENOSPC``,
@@ -180,11 +109,7 @@ def _spawned(
     line = shown_command(cmd)
     log.debug("running %s", line)
     with tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(
-            cmd, stdin=stdin, stdout=stdout, stderr=err_file, preexec_fn=_set_pdeathsig
-        )
-        with _children_lock:
-            _children.add(proc)
+        proc = children.start(cmd, stdin=stdin, stdout=stdout, stderr=err_file)
         expired = threading.Event()
 
         def expire() -> None:
@@ -205,13 +130,12 @@ def _spawned(
                     proc.stdin.close()
             proc.wait()
         except BaseException:
-            _kill(proc)
+            children.kill(proc)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
-            with _children_lock:
-                _children.discard(proc)
+            children.forget(proc)
         err_file.seek(0)
         child.stderr = err_file.read().decode("utf-8", "replace")
 
@@ -406,9 +330,3 @@ def _signal_name(returncode: int) -> str:
         return signal.Signals(-returncode).name
     except ValueError:
         return f"signal {-returncode}"
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    proc.wait()

@@ -23,8 +23,11 @@ class Segment:
     credit: str | None = None
     """The name to list in the credits (named, consenting contributors only)."""
     silent: bool = False
+    """No sound above BS.1770's absolute gate (cards; clips with no audible sound)."""
     anonymous: bool = False
     start: float = 0.0
+    level: float | None = None
+    """The clip's integrated loudness (LUFS) as the pipeline measured its output."""
 
 
 @dataclass
@@ -37,13 +40,22 @@ class Compilation:
     left_out: list[dict[str, str]] = field(default_factory=list)
     conformed: list[str] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)
+    crossfade: float = 0.0
+    """Seconds each pair of neighbouring segments overlaps (``compilation.crossfade_seconds``)."""
 
     @property
     def duration(self) -> float:
-        return sum(s.duration for s in self.segments)
+        """Length of the joined result: each crossfade overlaps two segments."""
+        return timeline_length(self.segments, self.crossfade)
+
+
+def timeline_length(segments: list[Segment], overlap: float) -> float:
+    """Length of ``segments`` played in order, each overlapping the next by ``overlap`` s."""
+    return sum(s.duration for s in segments) - max(overlap, 0.0) * max(len(segments) - 1, 0)
 
 
 def with_starts(segments: list[Segment], overlap: float) -> list[Segment]:
+    """``segments`` with their start times, each overlapping the next by ``overlap`` s."""
     timed, t = [], 0.0
     for i, seg in enumerate(segments):
         timed.append(Segment(**{**asdict(seg), "start": round(t, 6)}))

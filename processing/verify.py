@@ -7,7 +7,9 @@ fails the check.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
+from pathlib import Path
 
 from .config import Config
 from .probe import MediaInfo
@@ -41,6 +43,61 @@ def scrub_problems(info: MediaInfo, *, values: bool = True) -> list[str]:
         if allowed is not None and value not in allowed:
             bad.append(f"{name}={value[:80]}" if values else name)
     return bad
+
+
+#: A tag value shorter than this is not searched for in an output's bytes:
+#: ``eng``, ``90`` or ``1`` occur in any file by chance.
+MIN_SEARCHED_CHARS = 5
+#: What a metadata block starts with, wherever it was hidden: EXIF (GPS,
+#: camera) and XMP packets. ffprobe shows neither when they sit in a box it skips.
+METADATA_MARKERS: dict[str, bytes] = {
+    "EXIF block": b"Exif\x00\x00",
+    "XMP packet": b"<?xpacket",
+    "XMP metadata": b"<x:xmpmeta",
+}
+_CHUNK = 1 << 20
+
+
+def scrub_check(path: Path, info: MediaInfo, upload_tags: Iterable[tuple[str, str]]) -> list[str]:
+    """Everything identifying left in the rendered file ``path`` (empty when clean).
+
+    Two looks, so that a tag ffprobe does not show still counts: the tags ffprobe
+    reads (:func:`scrub_problems`), and every byte of the file searched for each
+    value the upload's own tags carried (location, device, dates) and for an
+    EXIF or XMP block. Values are never named, only the tags they came from.
+
+    Args:
+        path: The rendered file.
+        info: Its probe.
+        upload_tags: The upload's tags, ``(name, value)``, as :attr:`MediaInfo.tags`.
+    """
+    problems = [f"identifying tag left in output: {t}" for t in scrub_problems(info, values=False)]
+    needles = list(METADATA_MARKERS.items())
+    for name, value in upload_tags:
+        allowed = ALLOWED_TAGS.get(name.lower(), set())
+        if allowed is None or value in allowed or len(value.strip()) < MIN_SEARCHED_CHARS:
+            continue  # what the muxer itself writes in every output, or too short to mean anything
+        needles.append((f"the upload's {name} tag", value.strip().encode("utf-8")))
+    return problems + [f"{what} found in the output's bytes" for what in bytes_found(path, needles)]
+
+
+def bytes_found(path: Path, needles: list[tuple[str, bytes]]) -> list[str]:
+    """The names of the ``(name, bytes)`` needles whose bytes occur anywhere in ``path``.
+
+    The file is read in 1 MiB chunks that overlap by the longest needle, so a
+    value split across two chunks is still found and memory stays flat.
+    """
+    if not needles:
+        return []
+    overlap = max(len(n) for _, n in needles) - 1
+    found: list[str] = []
+    tail = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            window = tail + chunk
+            found += [k for k, n in needles if k not in found and n in window]
+            tail = window[-overlap:] if overlap else b""
+    return found
 
 
 def conformance_problems(info: MediaInfo, cfg: Config, expected_duration: float) -> list[str]:

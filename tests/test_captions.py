@@ -97,8 +97,33 @@ def test_ass_literal_escapes_every_markup_character() -> None:
     assert "\n" not in ass_literal("line\nbreak\u2028sep")
 
 
-def test_script_has_one_event_per_caption_and_scales_with_frame() -> None:
-    script = build_ass(CaptionSpec("#100forJustice", "Maria", "Noto Sans"), 1280, 720)
-    events = [ln for ln in script.splitlines() if ln.startswith("Dialogue:")]
+def _caption_box(script: str, size: tuple[int, int], tmp: Path) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1) of the white caption text libass draws on grey."""
+    w, h = size
+    ass = tmp / f"captions-{h}.ass"
+    ass.write_text(script, "utf-8")
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=c=gray:s={w}x{h}:d=1",
+         "-vf", f"ass={ass}", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    white = np.all(np.frombuffer(raw, np.uint8).reshape(h, w, 3) > 200, axis=2)
+    ys, xs = np.nonzero(white)
+    assert len(xs), f"no caption drawn at {w}x{h}"
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def test_script_has_one_event_per_caption_and_scales_with_frame(tmp_path: Path) -> None:
+    """Drawn at 1280x720 and 640x360, the captions are the same picture at two scales."""
+    spec = CaptionSpec("#100forJustice", "Maria", "Noto Sans")
+    large = build_ass(spec, 1280, 720)
+    events = [ln for ln in large.splitlines() if ln.startswith("Dialogue:")]
     assert len(events) == 2
-    assert "PlayResX: 1280" in script and "PlayResY: 720" in script
+    big = _caption_box(large, (1280, 720), tmp_path)
+    small = _caption_box(build_ass(spec, 640, 360), (640, 360), tmp_path)
+    big_h, small_h = big[3] - big[1], small[3] - small[1]
+    assert small_h > 10, "the text is drawn, not a speck"
+    assert big_h / small_h == pytest.approx(2.0, rel=0.1), (big, small)
+    # Where the text sits, as a share of the frame, does not depend on its size.
+    for b, s_, extent in zip(big, small, (1280, 720, 1280, 720), strict=True):
+        assert abs(b / extent - s_ / (extent / 2)) <= 0.02, (big, small)

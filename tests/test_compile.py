@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 import mediagen as mg
-from processing.assemble import compile_remembrance
+from bench.common import is_encode, logged_commands, write_ffmpeg_shim
+from processing import runner
+from processing.assemble import cap_length, compile_remembrance
 from processing.compilation_checks import moov_before_mdat
 from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.storage import LocalSource
+from processing.timeline import Compilation, Segment, with_starts
 from tests import measure
 from tests.conftest import Batch
 
@@ -84,7 +87,7 @@ def test_every_clip_segment_is_on_target_loudness(
     report = {e["id"]: e for e in json.loads((out / "report.json").read_text())["submissions"]}
     measured = 0
     for seg in manifest["segments"]:
-        if seg["kind"] != "clip" or (report[seg["id"]]["output_i"] or -99) < -60:
+        if seg["kind"] != "clip" or (report[seg["id"]]["output_i"] or -99) <= -70:
             continue
         piece = tmp_path / f"{seg['id']}.m4a"
         subprocess.run(
@@ -176,7 +179,12 @@ def test_a_mismatched_segment_is_re_normalized_not_glued(batch: Batch, tmp_path:
     data = measure.ffprobe_json(comp.output)
     v = next(s for s in data["streams"] if s["codec_type"] == "video")
     assert (v["avg_frame_rate"], v["profile"], v["width"]) == ("30/1", "High", 1920)
-    assert comp.checks["passed"]
+    # The checks measured the published file: its length, and the re-normalized clip's level.
+    measured = float(data["format"]["duration"])
+    assert comp.checks["duration"] == pytest.approx(measured, abs=1e-3)
+    assert abs(measured - comp.duration) <= ONE_FRAME
+    levels = {item["id"]: item["integrated"] for item in comp.checks["segment_loudness"]}
+    assert abs(levels[victim.id] - batch.cfg.loudness.target_i) <= 1.0
 
 
 def test_one_new_upload_re_encodes_only_that_clip(tmp_path: Path) -> None:
@@ -201,19 +209,38 @@ def test_one_new_upload_re_encodes_only_that_clip(tmp_path: Path) -> None:
     assert elapsed < 30, f"assembly took {elapsed:.1f} s"
 
 
-def test_crossfades_re_encode_once_and_shorten_by_the_overlaps(tmp_path: Path) -> None:
+def test_crossfades_re_encode_once_and_shorten_by_the_overlaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
-    for i in range(2):
-        mg.make_clip(src / f"c{i}.mp4", duration=2, size=(640, 360))
+    for i in range(2):  # different loudness, so different bytes: two clips, not duplicates
+        mg.make_clip(src / f"c{i}.mp4", duration=2, size=(640, 360), lufs=-20 - i)
         (src / f"c{i}.json").write_text(json.dumps({"consent": True}))
     cfg = load_config(overrides={"compilation": {"crossfade_seconds": 0.5}})
     process_batch(LocalSource(src), out, cfg)
+    # Every ffmpeg call of the compile step goes through the counting shim.
+    calls = tmp_path / "ffmpeg-calls.log"
+    monkeypatch.setattr(runner, "FFMPEG", str(write_ffmpeg_shim(tmp_path / "shim")))
+    monkeypatch.setenv("REEL_BENCH_FFMPEG_LOG", str(calls))
     comp = compile_remembrance(out, cfg)
-    total = sum(s.duration for s in comp.segments) - 0.5 * (len(comp.segments) - 1)
-    duration = float(measure.ffprobe_json(comp.output)["format"]["duration"])
-    assert abs(duration - total) <= 0.1
-    assert comp.checks["passed"]
+    ids = [str(s.id) for s in comp.segments if s.kind == "clip"]
+    assert len(ids) == 2
+    encodes = [c for c in logged_commands(calls) if is_encode(c)]
+    joined = [c for c in encodes if any(sid in c for sid in ids)]
+    assert len(joined) == 1, f"{len(joined)} encodes of the clips' pictures"
+    assert all(sid in joined[0] for sid in ids), "one encode reads every clip"
+    # 4 segments, 3 overlaps of 0.5 s: the file, the value, the manifest and the report agree.
+    measured = float(measure.ffprobe_json(comp.output)["format"]["duration"])
+    overlapped = sum(s.duration for s in comp.segments) - 0.5 * (len(comp.segments) - 1)
+    assert abs(measured - overlapped) <= ONE_FRAME
+    assert abs(comp.duration - measured) <= ONE_FRAME
+    manifest = json.loads((out / "compilation" / "manifest.json").read_text("utf-8"))
+    assert abs(manifest["duration"] - measured) <= ONE_FRAME
+    report = json.loads((out / "report.json").read_text("utf-8"))
+    assert abs(report["compilation"]["duration"] - measured) <= ONE_FRAME
+    assert comp.checks["duration"] == pytest.approx(measured, abs=1e-3)
+    assert comp.checks["expected_duration"] == pytest.approx(comp.duration, abs=1e-3)
 
 
 def test_cards_in_russian(tmp_path: Path, batch: Batch) -> None:
@@ -224,3 +251,19 @@ def test_cards_in_russian(tmp_path: Path, batch: Batch) -> None:
     assert comp.segments[0].label == "Заставка" and comp.segments[-1].label == "Призыв к действию"
     chapters = measure.ffprobe_json(comp.output)["chapters"]
     assert chapters[0]["tags"]["title"] == "Заставка"
+
+
+def test_the_length_cap_counts_the_crossfade_overlaps() -> None:
+    """Title 6 s + two 5 s clips + end 8 s, three 1 s crossfades: 21 s, which fits a 21 s cap."""
+    cfg = load_config(
+        overrides={"compilation": {"max_total_seconds": 21.0, "crossfade_seconds": 1.0}}
+    )
+    clips = [Segment("clip", Path(f"{i}.mp4"), 5.0, f"c{i}", id=f"c{i}") for i in range(3)]
+    kept, left = cap_length(clips, 6.0 + 8.0, cfg)
+    assert [s.id for s in kept] == ["c0", "c1"]
+    assert [item["id"] for item in left] == ["c2"]
+    cards = [Segment("title", Path("t.mp4"), 6.0, "t"), Segment("end", Path("e.mp4"), 8.0, "e")]
+    timed = with_starts([cards[0], *kept, cards[1]], 1.0)
+    comp = Compilation(Path("c.mp4"), 2027, timed, crossfade=1.0)
+    assert comp.duration == pytest.approx(21.0)
+    assert timed[-1].start + timed[-1].duration == pytest.approx(comp.duration)

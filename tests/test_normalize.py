@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mediagen import mp4_boxes
+from processing.report import Entry
 from processing.verify import ALLOWED_TAGS
 from tests import measure
 from tests.conftest import BATCH_MAX_DURATION, GOOD, HOSTILE_NAME, Batch
@@ -200,4 +203,17 @@ def test_trimmed_to_maximum_and_said_so(batch: Batch) -> None:
 
 
 def test_hostile_file_name_is_processed_as_a_file(batch: Batch) -> None:
-    assert batch.entries[HOSTILE_NAME].output is not None
+    """A name starting with ``-y`` and holding quotes and a newline is that file's name."""
+    entry = batch.entries[HOSTILE_NAME]
+    assert_processed_as_the_file(entry, batch.uploads / HOSTILE_NAME, batch.out)
+
+
+def assert_processed_as_the_file(entry: Entry, upload: Path, out: Path) -> None:
+    """``entry`` is ``upload`` rendered: its id, its length, a clip that plays it."""
+    assert entry.status in ("accepted", "excluded"), entry.reason
+    assert entry.id == hashlib.sha256(upload.read_bytes()).hexdigest()[:16]
+    length = float(measure.ffprobe_json(upload)["format"]["duration"])
+    clip = out / str(entry.output)
+    assert clip.parent == out / "clips"
+    assert abs(float(measure.ffprobe_json(clip)["format"]["duration"]) - length) <= 2 * ONE_FRAME
+    assert abs(measure.frame_count(clip) - round(length * 30)) <= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from processing.pipeline import process_batch
 from processing.probe import probe
 from processing.report import Entry
 from processing.storage import LocalSource
-from processing.verify import image_metadata_problems, scrub_problems
+from processing.verify import image_metadata_problems, scrub_check, scrub_problems
 from tests import measure
 
 #: Strings from the EXIF, the subtitles and the tags; none may appear in an output byte.
@@ -139,14 +140,68 @@ def test_no_byte_of_the_metadata_survives(scrubbed: Scrubbed, key: str) -> None:
     assert b"mjpeg" not in data.lower() and b"\xff\xd8\xff\xe1" not in data
 
 
+#: What a leaking encoder is made to hide in the clip: the upload's own location tag.
+PLANTED = mg.LOCATION_TAGS["location"]
+
+
+def _with_box(src: Path, dst: Path, payload: bytes) -> Path:
+    """``src`` with a top-level ``free`` box holding ``payload``: ffprobe shows none of it."""
+    dst.write_bytes(src.read_bytes() + (8 + len(payload)).to_bytes(4, "big") + b"free" + payload)
+    return dst
+
+
 @pytest.mark.parametrize("key", KEYS)
-def test_scrub_check_is_run_and_recorded(scrubbed: Scrubbed, key: str) -> None:
-    entry = scrubbed.entries[key]
-    assert entry.scrub_check == "passed"
-    assert scrub_problems(probe(scrubbed.out / str(entry.output))) == []
-    report = json.loads((scrubbed.out / "report.json").read_text("utf-8"))
-    (recorded,) = [s for s in report["submissions"] if s["source"] == key]
-    assert recorded["scrub_check"] == "passed"
+def test_scrub_check_finds_tags_planted_where_ffprobe_does_not_look(
+    scrubbed: Scrubbed, key: str, tmp_path: Path
+) -> None:
+    clip = scrubbed.out / str(scrubbed.entries[key].output)
+    upload_tags = probe(scrubbed.uploads / key).tags
+    assert scrub_check(clip, probe(clip), upload_tags) == []
+    planted = _with_box(clip, tmp_path / "planted.mp4", f"pos={PLANTED};".encode())
+    assert scrub_problems(probe(planted)) == [], "guard: the tag check alone cannot see it"
+    found = scrub_check(planted, probe(planted), upload_tags)
+    assert any("location" in p.lower() for p in found), found
+    assert not any(PLANTED in p for p in found), "the value itself is never named"
+    exif = _with_box(clip, tmp_path / "exif.mp4", exif_jpeg())
+    assert "EXIF block found in the output's bytes" in scrub_check(exif, probe(exif), ())
+
+
+#: A real ffmpeg that, like a muxer leaking a tag into a box ffprobe skips, appends
+#: the planted value to every clip it encodes (the clip's temporary ``.part`` file).
+LEAKY_FFMPEG = """#!{python}
+import subprocess, sys
+code = subprocess.call([{ffmpeg!r}, *sys.argv[1:]])
+for arg in sys.argv[1:]:
+    path = arg.removeprefix("file:")
+    if code == 0 and "/clips/." in path and ".mp4." in path and path.endswith(".part"):
+        payload = {payload!r}
+        with open(path, "ab") as fh:
+            fh.write((8 + len(payload)).to_bytes(4, "big") + b"free" + payload)
+sys.exit(code)
+"""
+
+
+def test_a_clip_whose_encode_leaked_a_tag_is_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    mg.make_with_location_tags(src / "located.mov", duration=2)
+    (src / "located.json").write_text(json.dumps({"consent": True}), "utf-8")
+    leaky = tmp_path / "ffmpeg"
+    payload = f"pos={PLANTED};".encode()
+    leaky.write_text(
+        LEAKY_FFMPEG.format(python=sys.executable, ffmpeg=runner.FFMPEG, payload=payload), "utf-8"
+    )
+    leaky.chmod(0o755)
+    monkeypatch.setattr(runner, "FFMPEG", str(leaky))
+    cfg = load_config(overrides={"output": {"width": 640, "height": 360}})
+    (entry,) = process_batch(LocalSource(src), out, cfg)
+    assert (entry.status, entry.code) == ("rejected", "output_check_failed"), entry.reason
+    assert "location" in str(entry.reason) and PLANTED not in str(entry.reason)
+    assert list((out / "clips").glob("*.mp4")) == [], "no leaking clip is left to publish"
+    logs = "".join(p.read_text("utf-8") for p in (out / "logs").glob("*.log"))
+    assert PLANTED not in logs
 
 
 def test_the_scrub_check_catches_what_it_is_for(scrubbed: Scrubbed) -> None:
