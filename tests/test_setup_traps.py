@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -155,7 +156,7 @@ def test_missing_source_and_out_a_file_are_one_line_and_leave_nothing(tmp_path: 
 
 
 def test_a_missing_source_fails_the_flow_at_once_without_retries(
-    prefect_server: str, tmp_path: Path
+    prefect_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
@@ -169,6 +170,9 @@ def test_a_missing_source_fails_the_flow_at_once_without_retries(
     )
     assert state.is_failed()
     assert "does not exist" in str(state.message) and not out.exists()
+    errors = [r.getMessage() for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    assert errors and all("does not exist: give the folder of uploads" in e for e in errors)
+    caplog.clear()  # Prefect's own record of the failed run is expected
     with get_client(sync_client=True) as client:
         tasks = client.read_task_runs(
             task_run_filter=TaskRunFilter(
