@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from . import runner
+from . import graph, runner
 from .config import Config, Quality
 from .errors import FFmpegError
 from .faces import FaceDetector
@@ -210,6 +210,7 @@ def measure(
     duration: float,
     timeout: float | None = None,
     detector: FaceDetector | None = None,
+    log_file: Path | None = None,
 ) -> Measurements:
     """Measure one rendered clip.
 
@@ -222,6 +223,7 @@ def measure(
         duration: The clip's length in seconds.
         timeout: Seconds each ffmpeg call may take.
         detector: Face detector to reuse (one is made otherwise).
+        log_file: The submission's log, for the analysis command and its stderr.
 
     Raises:
         FFmpegError: The clip could not be decoded.
@@ -249,8 +251,8 @@ def measure(
     last: np.ndarray | None = None
     stderr: list[str] = []
     frames = sample_frames(
-        clip, width, height, f"{silence_filter(q)},{meter_filter()}", stderr.append,
-        timeout=timeout,
+        clip, width, height, [silence_filter(q), meter_filter()], stderr.append,
+        timeout=timeout, log_file=log_file,
     )  # fmt: skip
     for i, frame_gray in enumerate(frames):
         pic = frame_gray[rows, cols]
@@ -308,27 +310,29 @@ def sample_frames(
     clip: Path,
     width: int,
     height: int,
-    audio_filter: str,
+    audio_filters: Sequence[str],
     on_exit: Callable[[str], None],
     *,
     timeout: float | None = None,
+    log_file: Path | None = None,
 ) -> Iterator[np.ndarray]:
     """Gray frames of ``clip`` at :data:`SAMPLE_FPS`, ``width`` x ``height``, as uint8 arrays.
 
     Like :func:`processing.frames.read_frames` but the decoder skips frames no
     other frame refers to and the deblocking filter: half the decoding work,
     and at two samples a second a frame 33 ms off is as good. The first audio
-    stream goes through ``audio_filter`` in the same run (to a null output);
+    stream goes through ``audio_filters`` in the same run (to a null output);
     ``on_exit`` gets the stderr the run printed.
     """
-    args = [
-        "-v", "info", "-nostats", "-skip_frame", "noref", "-skip_loop_filter", "all",
-        "-i", runner.input_path(clip), "-map", "0:v:0",
-        "-vf", f"fps={SAMPLE_FPS}:start_time=0,scale={width}:{height}:flags=area",
-        "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
-        "-map", "0:a:0", "-af", audio_filter, "-f", "null", "-",
-    ]  # fmt: skip
-    for chunk in runner.stream(args, width * height, timeout=timeout, on_exit=on_exit):
+    decoded = graph.input_file(clip, skip_frame="noref", skip_loop_filter="all")
+    pic = graph.filt(decoded["v:0"], "fps", SAMPLE_FPS, start_time=0)
+    pic = graph.filt(pic, "scale", width, height, flags="area")
+    sound = graph.chain(decoded["a:0"], audio_filters)
+    raw = graph.output(pic, "pipe:1", f="rawvideo", pix_fmt="gray")
+    metered = graph.output(sound, "-", f="null")
+    args = ["-v", "info", "-nostats", *graph.compile_args(raw, metered, overwrite=False)]
+    size = width * height
+    for chunk in runner.stream(args, size, timeout=timeout, log_file=log_file, on_exit=on_exit):
         yield np.frombuffer(chunk, np.uint8).reshape(height, width)
 
 
@@ -430,7 +434,12 @@ def duplicates(
 
 
 def measure_clip(
-    clip: Path, cfg: Config, *, content: tuple[int, int] | None, duration: float
+    clip: Path,
+    cfg: Config,
+    *,
+    content: tuple[int, int] | None,
+    duration: float,
+    log_file: Path | None = None,
 ) -> Measurements:
     """:func:`measure` a clip rendered with ``cfg`` (its frame size and time limits)."""
     return measure(
@@ -440,6 +449,7 @@ def measure_clip(
         content=content,
         duration=duration,
         timeout=cfg.limits.timeout_for(duration),
+        log_file=log_file,
     )
 
 
