@@ -149,16 +149,18 @@ def scan(
     cuts: list[int] = []
     previous: np.ndarray | None = None
     stream = read_frames(path, spec, duration=frames / fps, timeout=timeout, log_file=log_file)
-    for i, frame in enumerate(itertools.islice(stream, frames)):
-        cut = previous is not None and is_cut(previous, frame)
-        cuts += [i] if cut else []
-        previous = frame
-        # A new shot is looked at at once: the boxes of the last one say nothing about it.
-        if i % every == 0 or cut:
-            looks.append(look(i, frame))
-            pending = None
-        else:
-            pending = (i, frame)  # one frame kept, for a look at the very end
+    # Closed as soon as the frames are in: the decode is stopped (and logged) now, not at GC.
+    with contextlib.closing(stream):
+        for i, frame in enumerate(itertools.islice(stream, frames)):
+            cut = previous is not None and is_cut(previous, frame)
+            cuts += [i] if cut else []
+            previous = frame
+            # A new shot is looked at at once: the boxes of the last one say nothing about it.
+            if i % every == 0 or cut:
+                looks.append(look(i, frame))
+                pending = None
+            else:
+                pending = (i, frame)  # one frame kept, for a look at the very end
     if pending is not None:
         looks.append(look(*pending))
     return FaceScan(size, frames, tuple(looks), time.monotonic() - started, tuple(cuts))

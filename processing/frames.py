@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def read_frames(
     duration: float | None = None,
     timeout: float | None = None,
     log_file: Path | None = None,
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """Yield frames of ``path`` at ``spec.fps`` from t=0, sized ``spec.width x spec.height``.
 
     Uses the same ``fps=…:start_time=0`` as the encode, so frame ``i`` here is

@@ -79,7 +79,7 @@ def check(
             f"The file is {size / 2**20:.0f} MiB, over the {lim.max_file_bytes / 2**20:.0f} MiB "
             "limit (limits.max_file_bytes).",
         )
-    info = probe(path, timeout=lim.timeout_base_seconds)
+    info = probe(path, timeout=lim.timeout_base_seconds, log_file=log_file)
     v = info.video
     if info.format_name in STILL_IMAGE_FORMATS or info.format_name.endswith("_pipe"):
         raise Rejection(

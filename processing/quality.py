@@ -460,6 +460,7 @@ def assess(
     *,
     content: tuple[int, int] | None,
     duration: float,
+    log_file: Path | None = None,
 ) -> None:
     """Measure ``clip`` and store its flags and fingerprint on ``entry``.
 
@@ -468,7 +469,7 @@ def assess(
     """
     started = time.monotonic()
     try:
-        m = measure_clip(clip, cfg, content=content, duration=duration)
+        m = measure_clip(clip, cfg, content=content, duration=duration, log_file=log_file)
     except FFmpegError as exc:
         log.warning("quality flags for %s could not be measured: %s", clip.name, exc)
         entry.warnings.append(f"quality flags could not be measured ({exc.args[0][:200]})")
@@ -511,7 +512,7 @@ def record(
     }
 
 
-def refresh(entry: Entry, clip: Path, cfg: Config) -> bool:
+def refresh(entry: Entry, clip: Path, cfg: Config, *, log_file: Path | None = None) -> bool:
     """Bring a cached entry's flags up to date with ``cfg``.
 
     Thresholds are compared again; values are measured again only when the
@@ -529,7 +530,7 @@ def refresh(entry: Entry, clip: Path, cfg: Config) -> bool:
         content = (int(w), int(h))
     else:
         content = _content_from_input(entry.input, cfg)
-    assess(entry, clip, cfg, content=content, duration=entry.duration or 0.0)
+    assess(entry, clip, cfg, content=content, duration=entry.duration or 0.0, log_file=log_file)
     return True
 
 
