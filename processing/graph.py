@@ -168,6 +168,11 @@ def input_file(path: Path, **opts: Any) -> Stream:
     return ffmpeg.input(runner.input_path(path), **opts)
 
 
+def pipe_input(**opts: Any) -> Stream:
+    """Frames written to ffmpeg's standard input (``-i pipe:0``, see :func:`runner.feed`)."""
+    return ffmpeg.input("pipe:0", **opts)
+
+
 def output(streams: Stream | Sequence[Stream], target: str, **opts: Any) -> Stream:
     """An output writing ``streams`` to ``target`` (a ``file:`` path or ``pipe:1``/``-``)."""
     spec = list(streams) if isinstance(streams, list | tuple) else [streams]
