@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import random
 import re
 import shutil
@@ -56,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from processing import runner
+from processing.probe import ffprobe_json
 
 __all__ = [
     "BEEP_HZ",
@@ -1022,13 +1022,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def _ffprobe(path: Path, *args: str) -> dict[str, Any]:
-    out, _ = runner.run(
-        ["-v", "error", "-of", "json", *args, runner.input_path(path)],
-        tool=runner.FFPROBE,
-        timeout=TIMEOUT,
-        stdout_capture=True,
-    )
-    return json.loads(out or "{}")
+    return ffprobe_json(path, *args, timeout=TIMEOUT)
 
 
 def copy_file(src: Path, dst: Path) -> Path:

@@ -13,7 +13,7 @@ The stages, each taking the previous one's value:
    was seen is also hidden on every frame. A clip without any face found is
    blurred whole (``no_face = "blur_all"``) or held back (``"reject"``).
 3. :func:`write_mask` streams those masks into a small lossless FFV1 file.
-4. The encode (:func:`filter_chains`, used by ``normalize.filter_graph``) merges
+4. The encode (:func:`hide_faces`, used by ``normalize.filter_graph``) merges
    the picture with a heavily blurred copy of itself through the mask, before
    the picture is fitted and the background copy made from it, so the
    background is anonymized too. Still exactly one encode per clip.
@@ -36,16 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from . import runner
+from . import graph, runner
 from .config import Anonymize, Config
 from .errors import Rejection
 from .faces import BlazeFace, Box
 from .faces.uncertain import Span, is_cut, margin_for, whole_frame_spans
 from .frames import FrameSpec, read_frames
 from .probe import VideoStream
-
-#: Label of the anonymized picture in the encode's filter graph.
-OUT_LABEL = "[faces_hidden]"
 
 Rect = tuple[int, int, int, int]
 """``(x0, y0, x1, y1)``, end exclusive, in mask pixels."""
@@ -151,17 +148,19 @@ def scan(
 
     cuts: list[int] = []
     previous: np.ndarray | None = None
-    stream = read_frames(path, spec, duration=frames / fps, timeout=timeout)
-    for i, frame in enumerate(itertools.islice(stream, frames)):
-        cut = previous is not None and is_cut(previous, frame)
-        cuts += [i] if cut else []
-        previous = frame
-        # A new shot is looked at at once: the boxes of the last one say nothing about it.
-        if i % every == 0 or cut:
-            looks.append(look(i, frame))
-            pending = None
-        else:
-            pending = (i, frame)  # one frame kept, for a look at the very end
+    stream = read_frames(path, spec, duration=frames / fps, timeout=timeout, log_file=log_file)
+    # Closed as soon as the frames are in: the decode is stopped (and logged) now, not at GC.
+    with contextlib.closing(stream):
+        for i, frame in enumerate(itertools.islice(stream, frames)):
+            cut = previous is not None and is_cut(previous, frame)
+            cuts += [i] if cut else []
+            previous = frame
+            # A new shot is looked at at once: the boxes of the last one say nothing about it.
+            if i % every == 0 or cut:
+                looks.append(look(i, frame))
+                pending = None
+            else:
+                pending = (i, frame)  # one frame kept, for a look at the very end
     if pending is not None:
         looks.append(look(*pending))
     return FaceScan(size, frames, tuple(looks), time.monotonic() - started, tuple(cuts))
@@ -348,14 +347,15 @@ def picture_size(video: VideoStream) -> tuple[int, int]:
     return video.width, video.height
 
 
-def filter_chains(source: str, video: VideoStream, mask_input: int, cfg: Config) -> list[str]:
-    """Filter-graph chains that hide faces; the result is labelled :data:`OUT_LABEL`.
+def hide_faces(
+    picture: graph.Stream, mask: graph.Stream, video: VideoStream, cfg: Config
+) -> graph.Stream:
+    """``picture`` with every face hidden: merged with a blurred copy of itself through ``mask``.
 
     Args:
-        source: The picture: a label or a label followed by filters, such as
-            ``"[0:v:0]fps=30:start_time=0"``.
+        picture: The decoded picture on the encode's timeline (after ``fps``).
+        mask: The mask file's input (:func:`write_mask`).
         video: The clip's video stream (for the picture's size).
-        mask_input: Input index of the mask file.
         cfg: Settings (``output.fps``, ``anonymize.blur_cells``).
 
     The blurred copy is the picture averaged down to ``blur_cells`` across
@@ -367,17 +367,16 @@ def filter_chains(source: str, video: VideoStream, mask_input: int, cfg: Config)
     cells_w = max(2, cfg.anonymize.blur_cells)
     cells_h = max(2, round(cells_w * h / w))
     fps = cfg.output.fps
-    return [
-        f"{source},format=yuv444p,split=2[faces_pic][faces_copy]",
-        # Averaged down to a few cells, then smoothed at 8x that size (cheap) so no
-        # cell edges show when it is enlarged.
-        f"[faces_copy]scale={cells_w}:{cells_h}:flags=area,"
-        f"scale={cells_w * 8}:{cells_h * 8}:flags=bicubic,gblur=sigma=5,"
-        f"scale={w}:{h}:flags=bicubic,format=yuv444p[faces_blur]",
-        # The mask file's timestamps are rounded to milliseconds; renumbering its
-        # frames on the encode's 1/fps grid pairs frame n with frame n exactly.
-        f"[{mask_input}:v:0]settb=1/{fps},setpts=N,scale={w}:{h}:flags=bilinear,format=gray,"
-        "split=3[faces_m0][faces_m1][faces_m2]",
-        "[faces_m0][faces_m1][faces_m2]mergeplanes=0x001020:yuv444p[faces_mask]",
-        f"[faces_pic][faces_blur][faces_mask]maskedmerge{OUT_LABEL}",
-    ]
+    pic, copy = graph.split(graph.filt(picture, "format", "yuv444p"), 2)
+    # Averaged down to a few cells, then smoothed at 8x that size (cheap) so no
+    # cell edges show when it is enlarged.
+    blur = graph.filt(copy, "scale", cells_w, cells_h, flags="area")
+    blur = graph.filt(blur, "scale", cells_w * 8, cells_h * 8, flags="bicubic")
+    blur = graph.filt(graph.filt(blur, "gblur", sigma=5), "scale", w, h, flags="bicubic")
+    blur = graph.filt(blur, "format", "yuv444p")
+    # The mask file's timestamps are rounded to milliseconds; renumbering its
+    # frames on the encode's 1/fps grid pairs frame n with frame n exactly.
+    m = graph.filt(graph.filt(mask["v:0"], "settb", f"1/{fps}"), "setpts", "N")
+    m = graph.filt(graph.filt(m, "scale", w, h, flags="bilinear"), "format", "gray")
+    planes = graph.filt(graph.split(m, 3), "mergeplanes", "0x001020", "yuv444p")
+    return graph.filt([pic, blur, planes], "maskedmerge")

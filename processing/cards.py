@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runner
+from . import graph, runner
 from .captions import ass_colour, ass_literal
 from .config import Config
 from .fsutil import atomic_output
@@ -115,31 +115,41 @@ def render_card(kind: str, cfg: Config, folder: Path) -> Card:
     dst = folder / f"{kind}-{cfg.compilation.language}-{cfg.cards_fingerprint()}.mp4"
     if dst.is_file():
         return Card(kind, dst, duration, chapter)
-    c = GRADIENT
     with tempfile.TemporaryDirectory(prefix="reel-card-") as tmp:
         ass = Path(tmp) / "card.ass"
         ass.write_text(build_card_ass(kind, cfg, duration), "utf-8")
-        video = (
-            # The gradient is smooth: draw it at 1/8 size and scale up (8x fewer pixels
-            # to compute per frame than drawing it full size, and indistinguishable).
-            f"gradients=s={out.width // 8}x{out.height // 8}:r={out.fps}:c0={c[0]}:c1={c[1]}:"
-            f"c2={c[2]}:c3={c[3]}:nb_colors=4:seed=29:speed=0.004:duration={duration:.6f},"
-            f"scale={out.width}:{out.height}:flags=bicubic,setsar=1,format=yuv420p,"
-            f"ass=filename='{ass}'"
-        )
-        audio = f"anullsrc=r={out.sample_rate}:cl=stereo"
         with atomic_output(dst) as part:
             runner.run(
-                [
-                    "-f", "lavfi", "-i", video,
-                    "-f", "lavfi", "-i", audio,
-                    "-map", "0:v", "-map", "1:a", "-t", f"{duration:.6f}",
-                    *encoder_args(cfg),
-                    "-f", "mp4", "-y", runner.input_path(part),
-                ],
-                timeout=cfg.limits.timeout_for(duration),
-            )  # fmt: skip
+                card_command(cfg, duration, ass, part), timeout=cfg.limits.timeout_for(duration)
+            )
     return Card(kind, dst, duration, chapter)
+
+
+def card_command(cfg: Config, duration: float, ass: Path, dst: Path) -> list[str]:
+    """ffmpeg arguments drawing the card script ``ass`` over the gradient into ``dst``.
+
+    Sources and filters are all in one ``-filter_complex`` (ffmpeg-python has
+    no ``-f lavfi`` graph inputs): the same frames as the former lavfi inputs,
+    checked bit for bit when the graphs moved to ffmpeg-python.
+    """
+    out = cfg.output
+    c = GRADIENT
+    length = f"{duration:.6f}"
+    # The gradient is smooth: draw it at 1/8 size and scale up (8x fewer pixels
+    # to compute per frame than drawing it full size, and indistinguishable).
+    colours = {f"c{i}": colour for i, colour in enumerate(c)}
+    video = graph.source(
+        "gradients", s=f"{out.width // 8}x{out.height // 8}", r=out.fps, nb_colors=4, seed=29,
+        speed=0.004, duration=length, **colours,
+    )  # fmt: skip
+    video = graph.filt(video, "scale", out.width, out.height, flags="bicubic")
+    video = graph.filt(graph.filt(video, "setsar", 1), "format", "yuv420p")
+    video = graph.filt(video, "ass", filename=str(ass))
+    audio = graph.source("anullsrc", r=out.sample_rate, cl="stereo")
+    opts = graph.options(encoder_args(cfg))
+    return graph.compile_args(
+        graph.output([video, audio], runner.input_path(dst), f="mp4", t=length, **opts)
+    )
 
 
 def _ass_time(seconds: float) -> str:

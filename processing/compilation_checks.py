@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from . import runner
 from .config import Config
 from .errors import ReelError
 from .loudness import meter_filter, parse_ebur128, windows_loudness
-from .probe import parse
+from .probe import ffprobe_json, parse
 from .timeline import Compilation, Segment
 from .verify import scrub_check
 
@@ -30,12 +29,10 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
     """Verify ``path``; return the measurements, raise :class:`CheckFailed` on a problem."""
     fps = cfg.output.fps
     # One ffprobe for everything below, the scrub check's tags included.
-    out, _ = runner.run(
-        ["-v", "error", "-of", "json", "-show_streams", "-show_format", "-show_chapters",
-         "-show_entries", "stream_side_data", runner.input_path(path)],
-        tool=runner.FFPROBE, timeout=120, stdout_capture=True,
+    data = ffprobe_json(
+        path, "-show_streams", "-show_format", "-show_chapters", "-show_entries",
+        "stream_side_data", timeout=120,
     )  # fmt: skip
-    data = json.loads(out)
     problems: list[str] = []
     video = next(s for s in data["streams"] if s["codec_type"] == "video")
     audio = next(s for s in data["streams"] if s["codec_type"] == "audio")

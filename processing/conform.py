@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +10,12 @@ from . import runner
 from .config import Config
 from .fsutil import atomic_output
 from .normalize import encoder_args
-from .probe import stream_signature
+from .probe import ffprobe_json, stream_signature
 
 
 def signature(path: Path) -> dict[str, Any]:
     """The stream parameters of ``path`` that a concat by stream copy needs to match."""
-    out, _ = runner.run(
-        ["-v", "error", "-of", "json", "-show_streams", runner.input_path(path)],
-        tool=runner.FFPROBE,
-        timeout=60,
-        stdout_capture=True,
-    )
-    return stream_signature(json.loads(out or "{}").get("streams", []))
+    return stream_signature(ffprobe_json(path, "-show_streams").get("streams", []))
 
 
 def recorded_signature(path: Path, record: dict[str, Any] | None) -> dict[str, Any]:

@@ -79,11 +79,43 @@ def check(
             f"The file is {size / 2**20:.0f} MiB, over the {lim.max_file_bytes / 2**20:.0f} MiB "
             "limit (limits.max_file_bytes).",
         )
-    info = probe(path, timeout=lim.timeout_base_seconds)
+    info = probe(path, timeout=lim.timeout_base_seconds, log_file=log_file)
+    _check_header(info, cfg)
+    decoded, loudness = _decode(path, info, cfg, log_file, voice_pitch)
+    if decoded < lim.min_duration:
+        raise Rejection(
+            "too_short",
+            f"The clip lasts {decoded:.2f} s; at least {lim.min_duration:.0f} s is needed.",
+        )
+    if lim.over_max == "reject" and decoded > lim.max_duration + 0.5:
+        raise Rejection(
+            "too_long",
+            f"The clip lasts {decoded:.1f} s, longer than the {lim.max_duration:.0f} s maximum.",
+        )
+    use = min(decoded, lim.max_duration)
+    return Health(
+        info=info,
+        decoded_duration=decoded,
+        use_duration=use,
+        # The decode stops at the maximum, so the probe tells whether there was more.
+        trimmed=max(decoded, info.duration) > lim.max_duration + 0.5 / cfg.output.fps,
+        loudness=loudness,
+    )
+
+
+def _check_header(info: MediaInfo, cfg: Config) -> None:
+    """Refuse, from the probe alone, what must not be decoded.
+
+    Raises:
+        Rejection: A still image, no video, a frame size or claimed length out of bounds.
+    """
+    lim = cfg.limits
     v = info.video
     if info.format_name in STILL_IMAGE_FORMATS or info.format_name.endswith("_pipe"):
         raise Rejection(
-            "not_video", "This is a still image, not a video: a video of the contributor is needed."
+            "not_video",
+            "This is a still image, not a video: a video of the contributor is needed, or the "
+            "photo and their message made into a clip first (README: A photo instead of a video).",
         )
     if v is None or v.width <= 0 or v.height <= 0:
         what = "only audio" if info.audio else "no video"
@@ -113,27 +145,6 @@ def check(
             f"The clip lasts {info.duration:.1f} s, longer than the "
             f"{lim.max_duration:.0f} s maximum (limits.max_duration).",
         )
-
-    decoded, loudness = _decode(path, info, cfg, log_file, voice_pitch)
-    if decoded < lim.min_duration:
-        raise Rejection(
-            "too_short",
-            f"The clip lasts {decoded:.2f} s; at least {lim.min_duration:.0f} s is needed.",
-        )
-    if lim.over_max == "reject" and decoded > lim.max_duration + 0.5:
-        raise Rejection(
-            "too_long",
-            f"The clip lasts {decoded:.1f} s, longer than the {lim.max_duration:.0f} s maximum.",
-        )
-    use = min(decoded, lim.max_duration)
-    return Health(
-        info=info,
-        decoded_duration=decoded,
-        use_duration=use,
-        # The decode stops at the maximum, so the probe tells whether there was more.
-        trimmed=max(decoded, info.duration) > lim.max_duration + 0.5 / cfg.output.fps,
-        loudness=loudness,
-    )
 
 
 def _decode(

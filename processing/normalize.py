@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from . import anonymize, runner
+from . import anonymize, graph, runner
 from .captions import CaptionSpec, build_ass
 from .config import Config
 from .fsutil import atomic_output
@@ -95,90 +95,84 @@ def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     return max(2, fw - fw % 2), max(2, fh - fh % 2)
 
 
-def _tonemap(v: VideoStream, hdr: str) -> list[str]:
+def _tonemap(pic: graph.Stream, v: VideoStream, hdr: str) -> graph.Stream:
     tin = "smpte2084" if hdr == "pq" else "arib-std-b67"
     primaries = v.color_primaries or "bt2020"
     matrix = v.color_space or "bt2020nc"
     if matrix not in ("bt2020nc", "bt2020c"):
         matrix = "bt2020nc"
     # https://ffmpeg.org/ffmpeg-filters.html#tonemap-1 (the documented zscale chain)
-    return [
-        f"zscale=tin={tin}:min={matrix}:pin={primaries}:rin=tv:t=linear:npl=100",
-        "format=gbrpf32le",
-        "zscale=p=bt709",
-        "tonemap=tonemap=hable:desat=0",
-        "zscale=t=bt709:m=bt709:r=tv",
-        "format=yuv420p",
-    ]
+    lin = dict(tin=tin, min=matrix, pin=primaries, rin="tv", t="linear", npl=100)
+    pic = graph.filt(graph.filt(pic, "zscale", **lin), "format", "gbrpf32le")
+    pic = graph.filt(graph.filt(pic, "zscale", p="bt709"), "tonemap", tonemap="hable", desat=0)
+    pic = graph.filt(pic, "zscale", t="bt709", m="bt709", r="tv")
+    return graph.filt(pic, "format", "yuv420p")
 
 
 #: Colour matrices ffprobe reports for a stream that does not say which it uses.
 _UNTAGGED = (None, "", "unknown", "unspecified", "reserved")
 
 
-def _in_matrix(v: VideoStream, hdr: str | None) -> str:
-    """``in_color_matrix`` for ``scale`` when the upload does not name its matrix.
+def _to709(v: VideoStream, hdr: str | None) -> dict[str, str]:
+    """``scale`` options converting to BT.709 limited range.
 
-    ffmpeg's swscale reads an untagged picture as BT.601, while players read
-    untagged HD as BT.709 (mpv's rule: 1280 wide or more than 576 lines):
-    converting 601 to 709 would shift the colours the contributor saw, and
-    costs a full per-pixel conversion. Tagged uploads (and HDR, tagged by the
-    tone mapping) keep ffmpeg's ``auto``.
+    When the upload does not name its matrix, ffmpeg's swscale reads it as
+    BT.601, while players read untagged HD as BT.709 (mpv's rule: 1280 wide or
+    more than 576 lines): converting 601 to 709 would shift the colours the
+    contributor saw, and costs a full per-pixel conversion. So an untagged
+    upload gets ``in_color_matrix`` by that rule; tagged uploads (and HDR,
+    tagged by the tone mapping) keep ffmpeg's ``auto``.
     """
+    opts = {"out_color_matrix": "bt709", "out_range": "tv"}
     if hdr or v.color_space not in _UNTAGGED:
-        return ""
+        return opts
     hd = v.width >= 1280 or v.height > 576
-    return "in_color_matrix=bt709:" if hd else "in_color_matrix=bt601:"
+    return {"in_color_matrix": "bt709" if hd else "bt601", **opts}
 
 
 def filter_graph(
-    plan: RenderPlan, v: VideoStream, cfg: Config, ass_path: Path | None, *, master: bool = False
-) -> str:
-    """The ``-filter_complex`` for one clip. Input 0 is the upload.
-
-    With ``master`` the final audio is also offered as ``[amaster]`` for a
-    lossless copy (see :func:`build_command`).
-    """
+    plan: RenderPlan,
+    v: VideoStream,
+    cfg: Config,
+    ass_path: Path | None,
+    upload: graph.Stream,
+    mask: graph.Stream | None = None,
+) -> tuple[graph.Stream, graph.Stream]:
+    """The clip's final picture and sound, built from input ``upload`` (and the face ``mask``)."""
     out = cfg.output
     W, H = out.width, out.height
     fw, fh = plan.fg_size
-    to709 = f"{_in_matrix(v, plan.hdr)}out_color_matrix=bt709:out_range=tv"
-    head = [f"fps={out.fps}:start_time=0"]
+    to709 = _to709(v, plan.hdr)
+    pic = graph.filt(upload["v:0"], "fps", out.fps, start_time=0)
     if plan.hdr:
-        head += _tonemap(v, plan.hdr)
-    chains: list[str] = []
-    head_chain = f"[0:v:0]{','.join(head)}"
-    src = head_chain + ","
-    if plan.face_mask is not None:
+        pic = _tonemap(pic, v, plan.hdr)
+    if mask is not None:
         # Faces are hidden before the picture is fitted, so its background copy is hidden too.
-        chains += anonymize.filter_chains(head_chain, v, 1, cfg)
-        src = anonymize.OUT_LABEL
+        pic = anonymize.hide_faces(pic, mask, v, cfg)
     if plan.background:
         bw, bh = W // BG_REDUCTION, H // BG_REDUCTION
-        chains.append(f"{src}split=2[bgsrc][fgsrc]")
-        chains.append(
-            f"[bgsrc]scale={bw}:{bh}:force_original_aspect_ratio=increase:{to709},"
-            f"crop={bw}:{bh},boxblur=luma_radius=6:luma_power=2,"
-            f"eq=brightness=-0.08:saturation=0.8,scale={W}:{H}:flags=bilinear,setsar=1[bg]"
-        )
-        chains.append(f"[fgsrc]scale={fw}:{fh}:flags=bicubic:{to709},setsar=1[fg]")
-        chains.append("[bg][fg]overlay=(W-w)/2:(H-h)/2:format=auto[base]")
+        bgsrc, fgsrc = graph.split(pic, 2)
+        bg = graph.filt(bgsrc, "scale", bw, bh, force_original_aspect_ratio="increase", **to709)
+        bg = graph.filt(bg, "crop", bw, bh)
+        bg = graph.filt(bg, "boxblur", luma_radius=6, luma_power=2)
+        bg = graph.filt(bg, "eq", brightness=-0.08, saturation=0.8)
+        bg = graph.filt(graph.filt(bg, "scale", W, H, flags="bilinear"), "setsar", 1)
+        fg = graph.filt(fgsrc, "scale", fw, fh, flags="bicubic", **to709)
+        fg = graph.filt(fg, "setsar", 1)
+        base = graph.filt([bg, fg], "overlay", "(W-w)/2", "(H-h)/2", format="auto")
     else:
-        chains.append(f"{src}scale={W}:{H}:flags=bicubic:{to709},setsar=1[base]")
-    tail = []
+        base = graph.filt(graph.filt(pic, "scale", W, H, flags="bicubic", **to709), "setsar", 1)
     if ass_path is not None:
-        tail.append(f"ass=filename={_filter_quote(str(ass_path))}")
-    tail += ["format=yuv420p", "tpad=stop=-1:stop_mode=clone"]
-    chains.append(f"[base]{','.join(tail)}[vout]")
+        base = graph.filt(base, "ass", filename=str(ass_path))
+    vout = graph.filt(graph.filt(base, "format", "yuv420p"), "tpad", stop=-1, stop_mode="clone")
 
     rate = out.sample_rate
-    outputs = ",asplit=2[aout][amaster]" if master else "[aout]"
     if plan.gain is not None:
         audio = [*audio_prefilters(rate, plan.voice_pitch), *plan.gain.filters(rate), "apad"]
-        chains.append(f"[0:a:0]{','.join(audio)}{outputs}")
+        aout = graph.chain(upload["a:0"], audio)
     else:
-        chains.append(f"anullsrc=r={rate}:cl=stereo{outputs}")
-    return ";".join(chains)
+        aout = graph.source("anullsrc", r=rate, cl="stereo")
+    return vout, aout
 
 
 def build_command(
@@ -200,21 +194,21 @@ def build_command(
     """
     v = health.info.video
     assert v is not None
-    args = []
-    if health.trimmed:
-        args += ["-t", f"{plan.duration:.6f}"]
-    args += ["-i", runner.input_path(src)]
-    if plan.face_mask is not None:
-        args += ["-i", runner.input_path(plan.face_mask)]
-    args += ["-filter_complex", filter_graph(plan, v, cfg, ass_path, master=master is not None)]
-    args += ["-map", "[vout]", "-map", "[aout]", "-t", f"{plan.duration:.6f}"]
-    args += encoder_args(cfg)
-    args += ["-f", "mp4", "-y", runner.input_path(dst)]
+    length = f"{plan.duration:.6f}"
+    upload = graph.input_file(src, **({"t": length} if health.trimmed else {}))
+    mask = graph.input_file(plan.face_mask) if plan.face_mask is not None else None
+    vout, aout = filter_graph(plan, v, cfg, ass_path, upload, mask)
+    outputs = []
     if master is not None:
-        args += ["-map", "[amaster]", "-t", f"{plan.duration:.6f}", "-c:a", "flac"]
-        args += ["-map_metadata", "-1", "-fflags", "+bitexact"]
-        args += ["-f", "flac", "-y", runner.input_path(master)]
-    return args
+        aout, amaster = graph.split(aout, 2, audio=True)
+    opts = graph.options(encoder_args(cfg))
+    outputs.append(graph.output([vout, aout], runner.input_path(dst), f="mp4", t=length, **opts))
+    if master is not None:
+        lossless = {"c:a": "flac", "map_metadata": "-1", "fflags": "+bitexact"}
+        outputs.append(
+            graph.output(amaster, runner.input_path(master), f="flac", t=length, **lossless)
+        )
+    return graph.compile_args(*outputs)
 
 
 def master_path(clip: Path) -> Path:
@@ -286,10 +280,3 @@ def encode(
                 log_file=log_file,
             )
     return dst
-
-
-def _filter_quote(value: str) -> str:
-    """Quote a path we created ourselves for use as a filter option value."""
-    if not value or any(c in value for c in "'\\\n[];,"):
-        raise ValueError(f"refusing to pass {value!r} inside a filter graph")
-    return "'" + value + "'"

@@ -112,7 +112,7 @@ def process_submission(
         entry.cached = True
         if not clip.is_file() and _must_measure(entry, cfg):
             dest.fetch([publish.clip_of(sub.id)])
-        if quality.refresh(entry, clip, cfg):
+        if quality.refresh(entry, clip, cfg, log_file=out / "logs" / f"{sub.id}.log"):
             state.write_record(
                 out, sub.id, {**cached, "flags": entry.flags, "quality": entry.quality}
             )
@@ -206,7 +206,7 @@ def _render(
                 progress=_scaled(on_progress, plan.duration),
                 log_file=log_file,
             )
-        result = probe(clip)
+        result = probe(clip, log_file=log_file)
         problems = conformance_problems(result, cfg, plan.duration)
         problems += scrub_check(clip, result, health.info.tags)
         if problems:
@@ -219,7 +219,9 @@ def _render(
         hidden = None
         if anon:
             out_size = (cfg.output.width, cfg.output.height)
-            hidden = check_hidden(clip, out_size, timeout=cfg.limits.timeout_for(plan.duration))
+            hidden = check_hidden(
+                clip, out_size, timeout=cfg.limits.timeout_for(plan.duration), log_file=log_file
+            )
         if hidden and not hidden.passed:
             clip.unlink(missing_ok=True)
             master_path(clip).unlink(missing_ok=True)
@@ -228,7 +230,9 @@ def _render(
         # Quality flags and the output's loudness: one decode of the finished clip.
         content = plan.fg_size if plan.background else None
         measuring = time.monotonic()
-        measured = quality.measure_clip(clip, cfg, content=content, duration=plan.duration)
+        measured = quality.measure_clip(
+            clip, cfg, content=content, duration=plan.duration, log_file=log_file
+        )
         measure_seconds = time.monotonic() - measuring
         loud = measured.loudness
         if loud is None:  # pragma: no cover - ebur128 always prints its summary

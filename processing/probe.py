@@ -110,29 +110,41 @@ class MediaInfo:
         return out
 
 
-def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
-    """Describe ``path`` with ffprobe.
+def ffprobe_json(
+    path: Path, *show: str, timeout: float = 60, log_file: Path | None = None
+) -> dict[str, Any]:
+    """ffprobe's ``-of json`` description of ``path``: the one place ffprobe is run.
+
+    Args:
+        path: The file (passed as ``file:``, so no name is read as an option).
+        show: What to show, e.g. ``"-show_streams", "-show_format"``.
+        timeout: Seconds before ffprobe is stopped.
+        log_file: The submission's log: the command and ffprobe's stderr go
+            there (the JSON, which holds the file's tags, does not).
+
+    Raises:
+        FFmpegError: ffprobe failed (``FFmpegTimeout`` when it ran too long).
+    """
+    stdout, _ = runner.run(
+        ["-v", "error", "-of", "json", *show, runner.input_path(path)],
+        tool=runner.FFPROBE,
+        timeout=timeout,
+        stdout_capture=True,
+        log_file=log_file,
+    )
+    data = json.loads(stdout or "{}")
+    return data if isinstance(data, dict) else {}
+
+
+def probe(path: Path, *, timeout: float = 60, log_file: Path | None = None) -> MediaInfo:
+    """Describe ``path`` with ffprobe (the command goes to ``log_file`` when given).
 
     Raises:
         Rejection: ffprobe cannot read the file as media (``not_media``).
     """
+    show = ("-show_format", "-show_streams", "-show_entries", "stream_side_data")
     try:
-        stdout, _ = runner.run(
-            [
-                "-v",
-                "error",
-                "-of",
-                "json",
-                "-show_format",
-                "-show_streams",
-                "-show_entries",
-                "stream_side_data",
-                runner.input_path(path),
-            ],
-            tool=runner.FFPROBE,
-            timeout=timeout,
-            stdout_capture=True,
-        )
+        data = ffprobe_json(path, *show, timeout=timeout, log_file=log_file)
     except FFmpegTimeout as exc:
         raise Rejection(
             "timeout", f"Reading the file's header took too long and was stopped ({exc.args[0]})."
@@ -150,7 +162,7 @@ def probe(path: Path, *, timeout: float = 60) -> MediaInfo:
             f"{_last_line(exc.stderr_tail) or 'unrecognised format'}). Ask the contributor "
             "to upload the original recording.",
         ) from exc
-    return parse(path, json.loads(stdout or "{}"))
+    return parse(path, data)
 
 
 def _starts_like_mp4(path: Path) -> bool:

@@ -1,14 +1,9 @@
 """Quality flags: what an editor should look at before watching a clip.
 
 Every flag is measured on the *rendered* clip, so every submission is measured
-the same way whatever it was uploaded as. One ffmpeg run streams small gray
-frames (:data:`SAMPLE_FPS` per second, :data:`ANALYSIS_WIDTH` wide) and, in
-the same run, passes the sound through ``silencedetect`` and the ``ebur128``
-meter (the clip's loudness for the report: no second decode). Pixels are
-measured only inside the *analysis region*: the clip's own picture (not the blurred fill beside a
-portrait clip) without the caption bands (hashtag top right, name lower third),
-so white caption boxes cannot hide a dark, black or frozen picture, and the
-same video uploaded twice with different names still hashes alike.
+the same way whatever it was uploaded as: :mod:`processing.analysis` decodes
+and measures it once, :mod:`processing.fingerprint` compares clips for
+duplicates, and this module turns values into flags and keeps them on entries.
 
 The flags, each with its threshold in the ``[quality]`` config section:
 
@@ -37,58 +32,71 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
-
-from . import runner
+from .analysis import (
+    ANALYSIS_WIDTH,
+    CAPTION_BOTTOM,
+    CAPTION_TOP,
+    MEASURE_VERSION,
+    MIN_SPAN,
+    SAMPLE_FPS,
+    Measurements,
+    analysis_region,
+    as_json,
+    face_region,
+    measure,
+    sample_frames,
+    sharpness,
+    silence_filter,
+    silent_share,
+)
 from .config import Config, Quality
 from .errors import FFmpegError
-from .faces import FaceDetector
-from .loudness import Measurement, meter_filter, parse_ebur128
+from .fingerprint import duplicates, phash
+from .normalize import fit
 
 if TYPE_CHECKING:
     from .report import Entry
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "ANALYSIS_WIDTH",
+    "CAPTION_BOTTOM",
+    "CAPTION_TOP",
+    "RULES",
+    "SAMPLE_FPS",
+    "Measurements",
+    "Rule",
+    "analysis_region",
+    "as_json",
+    "assess",
+    "duplicates",
+    "face_region",
+    "flags",
+    "mark_duplicates",
+    "measure",
+    "measure_clip",
+    "measure_key",
+    "phash",
+    "raised",
+    "record",
+    "reevaluate",
+    "refresh",
+    "sample_frames",
+    "sharpness",
+    "silence_filter",
+    "silent_share",
+]  # fmt: skip
 
-#: Bump when a measurement changes, so cached values are measured again.
-MEASURE_VERSION = "1"
-#: Frames analysed per second of clip, and their width (height follows the frame).
-SAMPLE_FPS = 2.0
-ANALYSIS_WIDTH = 640
-#: Rows left out of every measurement, as fractions of the frame height: the
-#: hashtag box (top, 60 px margin + 46 px text + box at 1080p) and the name's
-#: lower third (110 px margin, 64 px text, possibly wrapped to two lines).
-CAPTION_TOP = 0.13
-CAPTION_BOTTOM = 0.72
-#: Frames searched for a face (evenly spaced), scaled to this height: a face
-#: smaller than the detector's 24 px there (13 % of the picture) is not looked for.
-FACE_FRAMES = 4
-FACE_HEIGHT = 180
-#: Fewest rows and columns of the analysed frame measured (see :func:`_span`).
-MIN_SPAN = 16
-#: Frames hashed for the duplicate fingerprint (evenly spaced, flat frames skipped).
-FINGERPRINT_FRAMES = 24
-#: Grid of blocks compared for frozen video: the *largest* block change counts,
-#: so a talking mouth in one corner is motion even when the rest stands still.
-FREEZE_GRID = (6, 8)
-#: Largest contrast stretch applied before measuring sharpness.
-MAX_STRETCH = 8.0
-#: Nominal 8-bit video range of the Y plane the frames carry (BT.709 limited range).
-_Y_BLACK, _Y_WHITE = 16.0, 235.0
+log = logging.getLogger(__name__)
 
 #: Settings whose change alters measured values (the rest are compared afterwards).
 _MEASURE_SETTINGS = ("silence_db", "freeze_noise", "black_luma", "black_pixels")
-
-_SILENCE = re.compile(r"silence_(start|end): (-?[0-9.]+)")
 
 
 @dataclass(frozen=True)
@@ -118,252 +126,10 @@ RULES: dict[str, Rule] = {
 }
 
 
-@dataclass(frozen=True)
-class Measurements:
-    """What :func:`measure` found in one rendered clip."""
-
-    luma: float
-    sharpness: float
-    silent: float
-    frozen: float
-    black: float
-    face: float
-    fingerprint: tuple[int, ...]
-    """64-bit DCT hashes of evenly spaced, non-flat frames of the analysis region."""
-    loudness: Measurement | None = None
-    """The clip's integrated loudness and true peak, metered in the same run."""
-
-    def values(self) -> dict[str, float]:
-        """Flag name → measured value (all but ``duplicate``, which is batch-wide)."""
-        return {
-            "dark": self.luma,
-            "blurry": self.sharpness,
-            "silent": self.silent,
-            "frozen": self.frozen,
-            "black": self.black,
-            "no_face": self.face,
-        }
-
-
 def measure_key(q: Quality) -> str:
     """Changes when a setting that alters measured values (not only thresholds) changes."""
     relevant = {"v": MEASURE_VERSION, **{k: getattr(q, k) for k in _MEASURE_SETTINGS}}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def analysis_region(
-    frame: tuple[int, int], content: tuple[int, int] | None, size: tuple[int, int]
-) -> tuple[slice, slice]:
-    """Rows and columns of an analysed frame of ``size`` that hold the picture.
-
-    Args:
-        frame: The rendered clip's width and height.
-        content: Width and height of the clip's own picture, centred in the
-            frame (``None``: it fills the frame).
-        size: Width and height of the analysed (downscaled) frame.
-    """
-    fw, fh = frame
-    cw, ch = content or frame
-    sx, sy = size[0] / fw, size[1] / fh
-    x0, x1 = (fw - cw) / 2 * sx, (fw + cw) / 2 * sx
-    y0 = max((fh - ch) / 2, CAPTION_TOP * fh) * sy
-    y1 = min((fh + ch) / 2, CAPTION_BOTTOM * fh) * sy
-    # A pixel or two in from each edge: the scaler blends the edge with the blurred fill.
-    return _span(y0, y1, size[1], inset=2), _span(x0, x1, size[0], inset=2)
-
-
-def face_region(
-    frame: tuple[int, int], content: tuple[int, int] | None, size: tuple[int, int]
-) -> tuple[slice, slice]:
-    """Like :func:`analysis_region` but all rows of the picture: faces sit high."""
-    fw, fh = frame
-    cw, ch = content or frame
-    sx, sy = size[0] / fw, size[1] / fh
-    return (
-        _span((fh - ch) / 2 * sy, (fh + ch) / 2 * sy, size[1]),
-        _span((fw - cw) / 2 * sx, (fw + cw) / 2 * sx, size[0]),
-    )
-
-
-def _span(start: float, end: float, limit: int, *, inset: int = 0) -> slice:
-    """Pixels ``start``..``end`` (less ``inset`` each side), never fewer than :data:`MIN_SPAN`.
-
-    A 16x8192 upload is a picture under 2 px wide in the frame: too thin for
-    an inset, a Laplacian or the freeze grid. There the span is widened
-    around its centre (taking in some of the blurred fill) and :func:`record`
-    warns that the flags are unreliable.
-    """
-    lo, hi = round(start), round(end)
-    if hi - lo - 2 * inset >= MIN_SPAN:
-        return slice(lo + inset, hi - inset)
-    want = min(MIN_SPAN, limit)
-    lo = min(max(0, round((start + end) / 2 - want / 2)), limit - want)
-    return slice(lo, lo + want)
-
-
-def measure(
-    clip: Path,
-    q: Quality,
-    *,
-    frame: tuple[int, int],
-    content: tuple[int, int] | None = None,
-    duration: float,
-    timeout: float | None = None,
-    detector: FaceDetector | None = None,
-) -> Measurements:
-    """Measure one rendered clip.
-
-    Args:
-        clip: The rendered clip.
-        q: Quality settings (only the measuring ones are used here).
-        frame: The clip's frame size (the output size).
-        content: Size of the clip's own picture inside the frame; ``None`` when
-            it fills the frame.
-        duration: The clip's length in seconds.
-        timeout: Seconds each ffmpeg call may take.
-        detector: Face detector to reuse (one is made otherwise).
-
-    Raises:
-        FFmpegError: The clip could not be decoded.
-    """
-    width = ANALYSIS_WIDTH
-    height = max(2, round(frame[1] * width / frame[0] / 2) * 2)
-    rows, cols = analysis_region(frame, content, (width, height))
-    face_rows, face_cols = face_region(frame, content, (width, height))
-    # One pass, one frame in memory at a time (plus the previous one): a long
-    # clip costs time, not memory. Which frames get the (slower) face and hash
-    # analysis is decided up front from the expected frame count.
-    expected = max(1, math.ceil(duration * SAMPLE_FPS))
-    face_picks = set(_evenly(expected, FACE_FRAMES))
-    hash_picks = set(_evenly(expected, FINGERPRINT_FRAMES * 2))
-    black_limit = _Y_BLACK + q.black_luma * (_Y_WHITE - _Y_BLACK)
-    noise = q.freeze_noise * (_Y_WHITE - _Y_BLACK)
-    det = detector or FaceDetector(min_neighbors=5, scale_factor=1.15, min_size=24)
-    lumas: list[float] = []
-    is_black: list[bool] = []
-    sharp_by_frame: list[float] = []
-    still: list[bool] = []
-    hashes: list[int] = []
-    faces = looked = 0
-    prev: np.ndarray | None = None
-    last: np.ndarray | None = None
-    stderr: list[str] = []
-    frames = sample_frames(
-        clip, width, height, f"{silence_filter(q)},{meter_filter()}", stderr.append,
-        timeout=timeout,
-    )  # fmt: skip
-    for i, frame_gray in enumerate(frames):
-        pic = frame_gray[rows, cols]
-        blk = float(np.mean(pic <= black_limit)) >= q.black_pixels
-        lumas.append(_clamp((float(pic.mean()) - _Y_BLACK) / (_Y_WHITE - _Y_BLACK)))
-        is_black.append(blk)
-        sharp_by_frame.append(sharpness(pic))
-        if prev is not None:
-            still.append(not blk and _largest_block_change(prev, pic) < noise)
-        if i in face_picks:
-            looked += 1
-            faces += _has_face(det, frame_gray[face_rows, face_cols])
-        if i in hash_picks and not blk and float(pic.std()) > 4.0:
-            hashes.append(phash(pic))
-        prev, last = pic, frame_gray
-    if last is None:
-        raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
-    if looked == 0:  # fewer frames than expected: look at the last one
-        looked, faces = 1, int(_has_face(det, last[face_rows, face_cols]))
-    step = 1.0 / SAMPLE_FPS
-    lit = [lu for lu, b in zip(lumas, is_black, strict=True) if not b] or lumas
-    sharp = [s for s, b in zip(sharp_by_frame, is_black, strict=True) if not b] or sharp_by_frame
-    return Measurements(
-        luma=round(float(np.median(lit)), 4),
-        sharpness=round(float(np.median(sharp)), 2),
-        silent=round(silent_share(stderr[0], duration), 4),
-        # A run of n unchanged pairs spans n sample intervals.
-        frozen=round(_longest_run(still) * step, 2),
-        black=round(_longest_run(is_black) * step, 2),
-        face=round(faces / looked, 4),
-        fingerprint=tuple(_spread(hashes, FINGERPRINT_FRAMES)),
-        loudness=parse_ebur128(stderr[0]),
-    )
-
-
-def _has_face(det: FaceDetector, pic: np.ndarray) -> bool:
-    size = (max(1, round(pic.shape[1] * FACE_HEIGHT / pic.shape[0])), FACE_HEIGHT)
-    return bool(det.detect(cv2.resize(pic, size, interpolation=cv2.INTER_AREA)))
-
-
-def sharpness(gray: np.ndarray) -> float:
-    """Variance of the Laplacian, as if the frame spanned the whole video range.
-
-    The Laplacian is linear, so a frame with a quarter of the contrast has a
-    sixteenth of the variance: without the stretch every dark or hazy clip
-    would also be "blurry". The stretch (1st to 99th percentile onto the
-    range) is capped at :data:`MAX_STRETCH` so a flat, noisy frame stays soft.
-    """
-    lo, hi = np.percentile(gray, (1, 99))
-    gain = min((_Y_WHITE - _Y_BLACK) / max(float(hi - lo), 1.0), MAX_STRETCH)
-    return float(cv2.Laplacian(gray, cv2.CV_32F).var()) * gain * gain
-
-
-def sample_frames(
-    clip: Path,
-    width: int,
-    height: int,
-    audio_filter: str,
-    on_exit: Callable[[str], None],
-    *,
-    timeout: float | None = None,
-) -> Iterator[np.ndarray]:
-    """Gray frames of ``clip`` at :data:`SAMPLE_FPS`, ``width`` x ``height``, as uint8 arrays.
-
-    Like :func:`processing.frames.read_frames` but the decoder skips frames no
-    other frame refers to and the deblocking filter: half the decoding work,
-    and at two samples a second a frame 33 ms off is as good. The first audio
-    stream goes through ``audio_filter`` in the same run (to a null output);
-    ``on_exit`` gets the stderr the run printed.
-    """
-    args = [
-        "-v", "info", "-nostats", "-skip_frame", "noref", "-skip_loop_filter", "all",
-        "-i", runner.input_path(clip), "-map", "0:v:0",
-        "-vf", f"fps={SAMPLE_FPS}:start_time=0,scale={width}:{height}:flags=area",
-        "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1",
-        "-map", "0:a:0", "-af", audio_filter, "-f", "null", "-",
-    ]  # fmt: skip
-    for chunk in runner.stream(args, width * height, timeout=timeout, on_exit=on_exit):
-        yield np.frombuffer(chunk, np.uint8).reshape(height, width)
-
-
-def silence_filter(q: Quality) -> str:
-    """``silencedetect`` at ``q.silence_db``: https://ffmpeg.org/ffmpeg-filters.html#silencedetect"""
-    return f"silencedetect=noise={q.silence_db}dB:duration=0.3"
-
-
-def silent_share(stderr: str, duration: float) -> float:
-    """Share of ``duration`` that the :func:`silence_filter` lines in ``stderr`` call silent."""
-    if duration <= 0:
-        return 0.0
-    silent, start = 0.0, None
-    for kind, value in _SILENCE.findall(stderr):
-        t = max(0.0, float(value))
-        if kind == "start":
-            start = t
-        elif start is not None:
-            silent += t - start
-            start = None
-    if start is not None:
-        silent += duration - start
-    return min(1.0, silent / duration)
-
-
-def phash(gray: np.ndarray) -> int:
-    """64-bit perceptual hash: signs of the 8x8 lowest DCT terms against their median.
-
-    Survives rescaling, re-encoding, brightness and mild blur; a mirrored or
-    different picture lands ~32 bits away.
-    """
-    small = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:8, :8].flatten()
-    bits = low > np.median(low[1:])
-    return int(sum(1 << i for i, b in enumerate(bits) if b))
 
 
 def flags(m: Measurements | dict[str, float], q: Quality) -> dict[str, dict[str, Any]]:
@@ -394,43 +160,13 @@ def _flag(name: str, value: float, q: Quality) -> dict[str, Any]:
     return {"raised": bool(hit), "value": value, "threshold": threshold}
 
 
-def duplicates(
-    fingerprints: Mapping[str, Sequence[int]], q: Quality
-) -> dict[str, tuple[float, list[str]]]:
-    """For each clip, the best share of its frames matching another clip, and which clips match.
-
-    A frame matches when some frame of the other clip lies within
-    ``q.duplicate_bits`` bits; the share is taken over the clip with fewer
-    hashes, so a trimmed copy matches its original. Clips are compared all at
-    once with numpy (a thousand clips take about a second).
-    """
-    ids = [i for i, fp in fingerprints.items() if fp]
-    result: dict[str, tuple[float, list[str]]] = {i: (0.0, []) for i in fingerprints}
-    if len(ids) < 2:
-        return result
-    width = max(len(fingerprints[i]) for i in ids)
-    table = np.zeros((len(ids), width), np.uint64)
-    valid = np.zeros((len(ids), width), bool)
-    for row, i in enumerate(ids):
-        fp = np.array([int(h) for h in fingerprints[i]], np.uint64)
-        table[row, : len(fp)], valid[row, : len(fp)] = fp, True
-    counts = valid.sum(axis=1)
-    for a in range(len(ids)):
-        # bits[b, i, j]: distance from a's hash i to b's hash j.
-        bits = np.bitwise_count(table[a][None, :, None] ^ table[:, None, :])
-        close = (bits <= q.duplicate_bits) & valid[a][None, :, None] & valid[:, None, :]
-        a_matched = close.any(axis=2).sum(axis=1)  # a's frames found in b
-        b_matched = close.any(axis=1).sum(axis=1)  # b's frames found in a
-        share = np.maximum(a_matched / counts[a], b_matched / counts)
-        share[a] = 0.0
-        best = float(share.max())
-        hits = [ids[b] for b in np.flatnonzero(share >= q.duplicate_fraction)]
-        result[ids[a]] = (round(best, 4), hits)
-    return result
-
-
 def measure_clip(
-    clip: Path, cfg: Config, *, content: tuple[int, int] | None, duration: float
+    clip: Path,
+    cfg: Config,
+    *,
+    content: tuple[int, int] | None,
+    duration: float,
+    log_file: Path | None = None,
 ) -> Measurements:
     """:func:`measure` a clip rendered with ``cfg`` (its frame size and time limits)."""
     return measure(
@@ -440,6 +176,7 @@ def measure_clip(
         content=content,
         duration=duration,
         timeout=cfg.limits.timeout_for(duration),
+        log_file=log_file,
     )
 
 
@@ -450,6 +187,7 @@ def assess(
     *,
     content: tuple[int, int] | None,
     duration: float,
+    log_file: Path | None = None,
 ) -> None:
     """Measure ``clip`` and store its flags and fingerprint on ``entry``.
 
@@ -458,7 +196,7 @@ def assess(
     """
     started = time.monotonic()
     try:
-        m = measure_clip(clip, cfg, content=content, duration=duration)
+        m = measure_clip(clip, cfg, content=content, duration=duration, log_file=log_file)
     except FFmpegError as exc:
         log.warning("quality flags for %s could not be measured: %s", clip.name, exc)
         entry.warnings.append(f"quality flags could not be measured ({exc.args[0][:200]})")
@@ -501,7 +239,7 @@ def record(
     }
 
 
-def refresh(entry: Entry, clip: Path, cfg: Config) -> bool:
+def refresh(entry: Entry, clip: Path, cfg: Config, *, log_file: Path | None = None) -> bool:
     """Bring a cached entry's flags up to date with ``cfg``.
 
     Thresholds are compared again; values are measured again only when the
@@ -519,7 +257,7 @@ def refresh(entry: Entry, clip: Path, cfg: Config) -> bool:
         content = (int(w), int(h))
     else:
         content = _content_from_input(entry.input, cfg)
-    assess(entry, clip, cfg, content=content, duration=entry.duration or 0.0)
+    assess(entry, clip, cfg, content=content, duration=entry.duration or 0.0, log_file=log_file)
     return True
 
 
@@ -536,10 +274,6 @@ def mark_duplicates(entries: Iterable[Entry], q: Quality) -> None:
 
 def _content_from_input(summary: dict[str, Any] | None, cfg: Config) -> tuple[int, int] | None:
     """The picture's size in the frame, from an entry's input summary (old records)."""
-    from fractions import Fraction
-
-    from .normalize import fit
-
     v = (summary or {}).get("video") or {}
     try:
         w, h = int(v["width"]), int(v["height"])
@@ -552,44 +286,3 @@ def _content_from_input(summary: dict[str, Any] | None, cfg: Config) -> tuple[in
     box = (cfg.output.width, cfg.output.height)
     size = fit((w, h), box)
     return None if size == box else size
-
-
-def _largest_block_change(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of the block of the grid that changed most."""
-    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).astype(np.float32)
-    rows, cols = FREEZE_GRID
-    h, w = diff.shape
-    h, w = h - h % rows, w - w % cols
-    blocks = diff[:h, :w].reshape(rows, h // rows, cols, w // cols).mean(axis=(1, 3))
-    return float(blocks.max())
-
-
-def _clamp(v: float) -> float:
-    return min(1.0, max(0.0, v))
-
-
-def _longest_run(flags_: Sequence[bool]) -> int:
-    best = run = 0
-    for f in flags_:
-        run = run + 1 if f else 0
-        best = max(best, run)
-    return best
-
-
-def _spread(items: list[int], k: int) -> list[int]:
-    """Up to ``k`` of ``items``, evenly spaced."""
-    return [items[i] for i in _evenly(len(items), k)]
-
-
-def _evenly(n: int, k: int) -> list[int]:
-    """Up to ``k`` indexes spread evenly over ``range(n)``."""
-    if n <= k:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
-
-
-def as_json(m: Measurements) -> dict[str, Any]:
-    """``m`` for logs and benchmarks."""
-    d = asdict(m)
-    d["fingerprint"] = [f"{h:016x}" for h in m.fingerprint]
-    return d

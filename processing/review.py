@@ -201,6 +201,7 @@ def _pictures(
             frame=frame,
             duration=duration,
             timeout=60 + 5 * duration,
+            log_file=out / "logs" / f"{s['id']}.log",
         )
     except FFmpegError as exc:
         log.warning("review page: no pictures for %s: %s", s["id"], exc.args[0])

@@ -131,6 +131,10 @@ def _spawned(
             proc.wait()
         except BaseException:
             children.kill(proc)
+            # A reader that stopped early (a face scan has its frames) still logs the command.
+            err_file.seek(0)
+            stopped = err_file.read().decode("utf-8", "replace")
+            _log(log_file, line, stopped, "stopped by the caller")
             raise
         finally:
             if timer is not None:
@@ -139,12 +143,7 @@ def _spawned(
         err_file.seek(0)
         child.stderr = err_file.read().decode("utf-8", "replace")
 
-    logged = redact_tags(child.stderr)
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        # A file name with undecodable bytes must not stop the batch (surrogates).
-        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(f"$ {line}\n{logged}\n[exit {proc.returncode}]\n\n")
+    logged = _log(log_file, line, child.stderr, f"exit {proc.returncode}")
     name = Path(cmd[0]).name
     tail = "\n".join(deque(logged.splitlines(), maxlen=STDERR_TAIL_LINES))
     if expired.is_set():
@@ -169,6 +168,17 @@ def _spawned(
         raise FFmpegError(
             f"{name} failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
         )
+
+
+def _log(log_file: Path | None, line: str, stderr: str, status: str) -> str:
+    """Append the command and its stderr, tags removed, to ``log_file``; return that stderr."""
+    logged = redact_tags(stderr)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        # A file name with undecodable bytes must not stop the batch (surrogates).
+        with log_file.open("a", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(f"$ {line}\n{logged}\n[{status}]\n\n")
+    return logged
 
 
 def run(

@@ -48,6 +48,7 @@ def thumbs(
     frame: tuple[int, int],
     duration: float,
     timeout: float | None = None,
+    log_file: Path | None = None,
 ) -> Thumbs:
     """Build (or reuse) the poster and contact sheet of ``clip`` in ``folder``.
 
@@ -58,6 +59,7 @@ def thumbs(
         frame: The clip's width and height.
         duration: Its length in seconds.
         timeout: Seconds the decode may take.
+        log_file: The submission's log, for the decode's command and stderr.
 
     Raises:
         FFmpegError: The clip could not be decoded.
@@ -70,7 +72,7 @@ def thumbs(
         return Thumbs(poster, sheet, times)
     w = POSTER_WIDTH
     h = max(2, round(frame[1] * w / frame[0] / 2) * 2)
-    frames = list(_frames(clip, w, h, times, timeout))
+    frames = list(_frames(clip, w, h, times, timeout, log_file))
     if not frames:
         raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,7 +130,12 @@ def contact_sheet(frames: list[np.ndarray], times: tuple[float, ...]) -> np.ndar
 
 
 def _frames(
-    clip: Path, w: int, h: int, times: tuple[float, ...], timeout: float | None
+    clip: Path,
+    w: int,
+    h: int,
+    times: tuple[float, ...],
+    timeout: float | None,
+    log_file: Path | None = None,
 ) -> list[np.ndarray]:
     """RGB frames nearest to ``times`` (evenly spaced), one decode."""
     rate = 1.0 / (times[1] - times[0]) if len(times) > 1 else 1.0
@@ -139,7 +146,7 @@ def _frames(
     ]  # fmt: skip
     return [
         np.frombuffer(chunk, np.uint8).reshape(h, w, 3).copy()
-        for chunk in runner.stream(args, w * h * 3, timeout=timeout)
+        for chunk in runner.stream(args, w * h * 3, timeout=timeout, log_file=log_file)
     ]
 
 

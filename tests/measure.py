@@ -8,7 +8,6 @@ stdout as text.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mediagen import BEEP_HZ
+from processing import probe as _probe_mod
 from processing import runner
 
 __all__ = [
@@ -36,13 +36,7 @@ AUDIO_RATE = 48_000
 
 
 def _probe(path: Path, *args: str) -> dict[str, Any]:
-    out, _ = runner.run(
-        ["-v", "error", "-of", "json", *args, runner.input_path(path)],
-        tool=runner.FFPROBE,
-        timeout=TIMEOUT,
-        stdout_capture=True,
-    )
-    return json.loads(out or "{}")
+    return _probe_mod.ffprobe_json(path, *args, timeout=TIMEOUT)
 
 
 def ffprobe_json(path: Path) -> dict[str, Any]:

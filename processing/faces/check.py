@@ -119,6 +119,7 @@ def check_hidden(
     *,
     per_second: float = PER_SECOND,
     timeout: float | None = None,
+    log_file: Path | None = None,
 ) -> FaceCheck:
     """Look for faces on ``per_second`` frames a second of ``clip`` (displayed ``size``).
 
@@ -127,6 +128,7 @@ def check_hidden(
         size: Its frame size (to keep the aspect when scaling to :data:`CHECK_WIDTH`).
         per_second: Frames sampled a second.
         timeout: For the decode.
+        log_file: The submission's log, for the decode's command and stderr.
 
     Returns:
         Every face found, with its time.
@@ -142,7 +144,7 @@ def check_hidden(
     started = time.monotonic()
     hits: list[Hit] = []
     n = unconfirmed = 0
-    for n, frame in enumerate(read_frames(clip, spec, timeout=timeout), start=1):
+    for n, frame in enumerate(read_frames(clip, spec, timeout=timeout, log_file=log_file), start=1):
         t = (n - 1) / per_second
         rgb = np.ascontiguousarray(frame)
         for box in haar.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)):
