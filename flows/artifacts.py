@@ -21,6 +21,7 @@ from processing.approval import ANONYMOUS
 from processing.config import Config
 from processing.report import Entry
 from processing.storage import Output
+from processing.upload import store as upload_store
 
 #: Ancestors followed at most (a campaign run is two deep; this only stops a loop).
 _MAX_DEPTH = 8
@@ -149,6 +150,9 @@ def run_summary(entries: list[Entry], dest: Output, source: str, cfg: Config) ->
         f"- Report: `{dest.location('report.json')}`",
         f"- Review: {review_app_line(cfg)}",
     ]
+    arrivals = upload_store.arrivals(source, cfg)
+    if arrivals:
+        lines.append(f"- Upload page: {arrivals}")
     rejected = [e for e in entries if e.status == "rejected"]
     if rejected:
         lines += ["", "## Rejected", ""]

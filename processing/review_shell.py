@@ -129,11 +129,13 @@ class AppShell:
         editor: The signed-in editor's name (recorded with each change).
         csrf: The session's CSRF token, sent back with every change.
         can_send: Whether the app can resume or start a Prefect run.
+        arrivals: How many uploads came through the upload page, and when the last did.
     """
 
     editor: str
     csrf: str
     can_send: bool = True
+    arrivals: str = ""
 
     def toolbar(self, report: dict[str, Any], rendered: int, refused: int) -> str:
         send = (
@@ -145,6 +147,7 @@ class AppShell:
 <div class="toolbar"><div class="top">
   <h1>Clip review</h1>
   <p class="who">Signed in as <strong dir="auto">{_e(self.editor)}</strong></p>
+  {f'<p class="arrivals" id="arrivals">{_e(self.arrivals)}</p>' if self.arrivals else ""}
   {send}
   <button type="button" id="help-toggle" aria-controls="keys">Keys <kbd>?</kbd></button>
   <form method="post" action="/logout" class="logout">

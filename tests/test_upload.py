@@ -343,6 +343,12 @@ def test_abandoned_uploads_are_swept_and_staff_see_arrivals(
         ).stdout
     )  # fmt: skip
     assert stats["count"] == 1 and datetime.fromisoformat(stats["last"]) >= before
+    # The same count heads the review app and the nightly run's summary.
+    from processing.upload.store import arrivals
+
+    line = arrivals(site.target)
+    assert line.startswith("1 uploads through the upload page, the last at "), line
+    assert arrivals(site.target / "no-such-folder") == ""
 
     fresh = Site(tmp_path, target=site.target)  # a restart sweeps; this ticket is too young
     fresh.stop()

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -31,10 +32,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ReelError
 from ..fsutil import atomic_output
 
 if TYPE_CHECKING:
     from ..config import Config
+
+log = logging.getLogger(__name__)
 
 WEB = "web"
 WORK = ".reel-upload"
@@ -53,6 +57,13 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         return {"count": self.count, "last": self.last.isoformat() if self.last else None}
+
+    def line(self) -> str:
+        """One line for staff (the review app's header, the nightly run's summary)."""
+        if not self.count:
+            return "No uploads through the upload page yet"
+        last = self.last.strftime("%Y-%m-%d %H:%M UTC") if self.last else "unknown"
+        return f"{self.count} uploads through the upload page, the last at {last}"
 
 
 def _digest(token: str) -> str:
@@ -211,6 +222,17 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def arrivals(root: str | Path, cfg: Config | None = None) -> str:
+    """:meth:`Stats.line` of ``root``, or "" when it cannot be read (no target is not an error)."""
+    if not str(root).startswith("s3://") and not Path(root).is_dir():
+        return ""
+    try:
+        return stats(root, cfg).line()
+    except (ReelError, OSError) as exc:
+        log.warning("upload count of %s not read: %s", root, str(exc).splitlines()[0])
+        return ""
 
 
 def stats(root: str | Path, cfg: Config | None = None) -> Stats:

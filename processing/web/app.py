@@ -37,6 +37,7 @@ from ..errors import ReelError
 from ..review import render_review
 from ..review_shell import AppShell
 from ..storage import Output
+from ..upload import store as upload_store
 from . import accounts, guard, media, pages
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,11 @@ class ReviewApp:
 
     async def page(self, request: Request, session: guard.Session) -> Response:
         can_send = self.sender is not None
-        shell = AppShell(editor=session.display, csrf=session.csrf, can_send=can_send)
         try:
+            arrivals = await run_in_threadpool(
+                upload_store.arrivals, self.cfg.upload.target, self.cfg
+            )
+            shell = AppShell(session.display, session.csrf, can_send, arrivals)
             html = await run_in_threadpool(self._render, shell)
         except ReelError as exc:
             return pages.error(503, str(exc).splitlines()[0])
