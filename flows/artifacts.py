@@ -14,6 +14,7 @@ from prefect.artifacts import (
 )
 
 from processing.report import Entry
+from processing.review import PAGE
 from processing.storage import Output
 
 
@@ -64,7 +65,7 @@ def run_summary(entries: list[Entry], dest: Output, source: str) -> None:
         f"- **{encoded}** clips encoded in this run; "
         f"{sum(e.cached for e in entries)} reused from earlier runs",
         f"- Report: `{dest.location('report.json')}`",
-        f"- Review page: `{dest.location('review/index.html')}`",
+        f"- Review page: `{dest.location(PAGE)}`",
     ]
     rejected = [e for e in entries if e.status == "rejected"]
     if rejected:
@@ -80,9 +81,7 @@ def links(dest: Output, compilation: str | None = None) -> None:
         dest: The output.
         compilation: The compilation's path relative to the output.
     """
-    create_link_artifact(
-        link=dest.url_for("review/index.html"), link_text="Review page", key="review-page"
-    )
+    create_link_artifact(link=dest.url_for(PAGE), link_text="Review page", key="review-page")
     if compilation is not None:
         create_link_artifact(
             link=dest.url_for(compilation),
