@@ -122,8 +122,8 @@ def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> 
         logger.warning("rejected %s: %s", key, entry.reason)
     else:
         logger.info(
-            "%s %s in %.1f s (%s LUFS); full ffmpeg log: logs/%s.log",
-            entry.status, key, entry.seconds or 0, entry.output_i, entry.id,
+            "%s %s in %.1f s (%s LUFS); full ffmpeg log: %s",
+            entry.status, key, entry.seconds or 0, entry.output_i, ClipFiles(out, sub.id).log_key,
         )  # fmt: skip
     return entry
 
