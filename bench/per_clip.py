@@ -22,6 +22,7 @@ What each side includes, precisely:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from processing.captions import build_ass
+from processing.clip import stages
 from processing.config import Config, load_config
-from processing.health import audio_prefilters, check
-from processing.loudness import SimulateFn, meter_filter, parse_ebur128, plan_gain
-from processing.normalize import build_command, plan_render
-from processing.pipeline import caption_spec, identify, process_safely
+from processing.health import audio_prefilters
+from processing.loudness import meter_filter, parse_ebur128
+from processing.normalize import build_command
+from processing.pipeline import identify, process_safely
 from processing.probe import probe
 from processing.storage import LocalSource
 
@@ -91,20 +93,17 @@ def bare_commands(src: Path, folder: Path, cfg: Config) -> tuple[list[str], list
     encode is byte for byte the command the pipeline runs (paths aside).
     """
     ff = ffmpeg_binary()
-    health = check(src, cfg)
-    simulate = SimulateFn(
-        src, audio_prefilters(cfg.output.sample_rate), cfg.output.sample_rate,
-        health.use_duration, 600,
-    )  # fmt: skip
-    assert health.loudness is not None
-    gain = plan_gain(health.loudness, cfg.loudness, simulate)
     source = LocalSource(src.parent, ignore=cfg.ingest.ignore)
     subs, _ = identify(source, source.list_uploads(), cfg, folder)
-    plan = plan_render(health, gain, caption_spec(subs[0], cfg), cfg)
+    seen = stages.inspect(src, subs[0], cfg)
+    with contextlib.ExitStack() as stack:  # the bench clip is not anonymized: no mask to keep
+        planned = stages.plan(src, subs[0], seen, cfg, folder, stack)
+    plan, gain = planned.render, planned.gain
+    assert gain is not None
     ass = folder / "captions.ass"
     ass.write_text(build_ass(plan.captions, cfg.output.width, cfg.output.height), "utf-8")
     dst = folder / "bare.mp4"
-    encode = build_command(src, dst, plan, health, cfg, ass, dst.with_suffix(".flac"))
+    encode = build_command(src, dst, plan, seen.health, cfg, ass, dst.with_suffix(".flac"))
     rate = cfg.output.sample_rate
     analysis = [
         "-i", f"file:{src.absolute()}", "-map", "0:a:0", "-vn",
@@ -114,7 +113,7 @@ def bare_commands(src: Path, folder: Path, cfg: Config) -> tuple[list[str], list
     facts = {
         "gain_db": gain.gain_db,
         "limiter": gain.limit,
-        "simulation_passes": simulate.calls,
+        "simulation_passes": planned.simulations,
         "encode_command": " ".join(["ffmpeg", *encode]),
     }
     return head + analysis, head + encode, facts

@@ -19,12 +19,12 @@ from prefect.concurrency.sync import concurrency
 from prefect.context import TaskRunContext
 from prefect.futures import as_completed
 
-from processing import publish, runner, state
-from processing.assemble import compile_remembrance
+from processing import runner, state
+from processing.clip.files import ClipFiles
 from processing.config import Config, load_config
-from processing.decisions import compile_order
 from processing.pipeline import Submission, finish_batch, identify, process_safely, published_key
 from processing.report import Entry
+from processing.sequences import compile_campaign
 from processing.storage import (
     Output,
     Source,
@@ -62,7 +62,7 @@ def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
     """
     sub: Submission = parameters["sub"]
     dest: Output = parameters["dest"]
-    signature = state.file_signature(dest.root / "clips" / f"{sub.id}.mp4")
+    signature = state.file_signature(ClipFiles(dest.root, sub.id).clip)
     if dest.remote or signature is None:
         return None
     try:
@@ -123,22 +123,13 @@ def finish_task(dest: Output, source_uri: str, cfg: Config, entries: list[Entry]
     return finish_batch(dest.root, source_uri, cfg, entries, dest=dest)
 
 
-@task(name="fetch-for-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
-def stage_compile_task(
+@task(name="compile", retry_condition_fn=_transient, cache_policy=NO_CACHE)
+def compile_task(
     dest: Output, cfg: Config, order: list[str] | None, approve_all: bool
-) -> tuple[list[str] | None, list[str]]:
-    """Fetch the report and decisions, settle the order (editors' decisions stand), fetch clips."""
-    publish.stage_report(dest)
-    notes: list[str] = []
-    if order is None:
-        order, notes = compile_order(dest.root, approve_all=approve_all)
-    publish.stage_for_compile(dest, cfg, order)
-    return order, notes
-
-
-@task(name="publish-compilation", retry_condition_fn=_transient, cache_policy=NO_CACHE)
-def publish_compile_task(dest: Output, comp: Compilation) -> None:
-    publish.publish_compilation(dest, comp)
+) -> Compilation:
+    """``reel compile``'s steps: fetch, settle the order (decisions stand), build, publish."""
+    logger = get_run_logger()
+    return compile_campaign(dest, cfg, order=order, approve_all=approve_all, note=logger.warning)
 
 
 def ensure_encode_limit(cfg: Config) -> None:
@@ -155,8 +146,7 @@ def _configured(cfg: Config) -> None:
     retries = cfg.orchestration.storage_retries
     delay = cfg.orchestration.storage_retry_delay_seconds
     storage_tasks = (
-        identify_task, process_task, finish_task, stage_compile_task, publish_compile_task,
-        sync_decisions_task,
+        identify_task, process_task, finish_task, compile_task, sync_decisions_task,
     )  # fmt: skip
     for t in storage_tasks:
         t.retries = retries
@@ -220,12 +210,7 @@ def build_compilation(
 
 def _compile(dest: Output, cfg: Config, order: list[str] | None, approve_all: bool) -> str:
     """The body of :func:`build_compilation`, run while it holds the output."""
-    order, notes = stage_compile_task(dest, cfg, order, approve_all)
-    for note in notes:
-        get_run_logger().warning(note)
-    comp = compile_remembrance(dest.root, cfg, order=order)
-    publish.review_page(dest)
-    publish_compile_task(dest, comp)
+    comp = compile_task(dest, cfg, order, approve_all)
     clips = sum(s.kind == "clip" for s in comp.segments)
     get_run_logger().info(
         "%s: %d clips, %.1f s, %d left out", comp.output, clips, comp.duration, len(comp.left_out)

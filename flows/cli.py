@@ -60,21 +60,13 @@ def _print_links(dest: Output, seconds: int, compilation: str | None = None) -> 
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from processing import publish, state
-    from processing.assemble import compile_remembrance
-    from processing.decisions import compile_order
+    from processing import state
+    from processing.sequences import compile_campaign
 
     cfg = load_config(args.config)
     dest = open_output(args.out, cfg)
     with state.campaign_lock(dest, "reel compile", cfg):
-        publish.stage_report(dest)
-        order, notes = compile_order(dest.root, approve_all=False)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        publish.stage_for_compile(dest, cfg, order)
-        comp = compile_remembrance(dest.root, cfg, order=order)
-        publish.review_page(dest)  # the page previews the new compilation
-        publish.publish_compilation(dest, comp)
+        comp = compile_campaign(dest, cfg, note=lambda n: print(f"note: {n}", file=sys.stderr))
     clips = sum(s.kind == "clip" for s in comp.segments)
     published = comp.output.relative_to(dest.root).as_posix()
     print(
@@ -196,9 +188,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace, dest: Output) -> int:
-    from processing import publish
+    from processing import publish, state
     from processing.decisions import approval_warnings
     from processing.review import PAGE, apply_decisions
+    from processing.sequences import review_page
 
     publish.stage_report(dest)
     out = dest.root
@@ -211,8 +204,8 @@ def _review(args: argparse.Namespace, dest: Output) -> int:
         )
         for warning in approval_warnings(out):
             print(f"warning: {warning}", file=sys.stderr)
-    publish.stage_for_review(dest, publish.load_report(out).get("submissions") or [])
-    page = publish.review_page(dest)
+    publish.stage_for_review(dest, state.submissions(state.load_report(out)))
+    page = review_page(dest)
     dest.publish([PAGE])
     print(f"review page: {dest.url_for(PAGE) if dest.remote else page}")
     return 0

@@ -79,7 +79,10 @@ def settle(
         ApprovalRefused: Nothing is saved, a name is unknown or listed twice, or a
             clip cannot be compiled any more (consent withdrawn since the pause).
     """
-    current = {s["id"]: s for s in state.submissions(state.read_report(out))}
+    try:
+        current = {s["id"]: s for s in state.submissions(state.load_report(out))}
+    except state.StateError as exc:
+        raise ApprovalRefused(str(exc)) from exc
     try:
         if use_saved:
             return _saved_order(out, current)

@@ -323,7 +323,7 @@ def compile_order(out: Path, *, approve_all: bool) -> tuple[list[str] | None, li
     decided = load_decisions(out)
     if decided is None:
         return None, []
-    entries = {s["id"]: s for s in state.submissions(state.read_report(out))}
+    entries = _entries(out)
     order = list(decided.order)
     if approve_all:
         undecided = [
@@ -348,7 +348,16 @@ def approval_warnings(out: Path) -> list[str]:
     decided = load_decisions(out)
     if decided is None:
         return []
-    return _unconsented(decided, {s["id"]: s for s in state.submissions(state.read_report(out))})
+    return _unconsented(decided, _entries(out))
+
+
+def _entries(out: Path) -> dict[str, dict[str, Any]]:
+    """The report's entries by id; none while there is no readable report."""
+    try:
+        report = state.load_report(out)
+    except state.StateError:
+        return {}
+    return {s["id"]: s for s in state.submissions(report)}
 
 
 def _unconsented(decided: Decisions, entries: Mapping[str, Mapping[str, Any]]) -> list[str]:

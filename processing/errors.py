@@ -74,6 +74,22 @@ class Rejection(ReelError):
         self.code = code
         self.reason = reason
 
+    @classmethod
+    def from_ffmpeg(cls, exc: FFmpegError, log: str) -> Rejection:
+        """The rejection for an ffmpeg run that failed on an upload (the one translation).
+
+        Args:
+            exc: What the runner raised (a timeout, or ffmpeg's own failure).
+            log: Where the full ffmpeg output is, relative to the output folder.
+        """
+        if isinstance(exc, FFmpegTimeout):
+            return cls("timeout", f"Processing took too long and was stopped: {exc.args[0]}.")
+        last = exc.stderr_tail.strip().splitlines()[-1:] or ["no output"]
+        return cls(
+            "encode_failed",
+            f"ffmpeg could not process this file ({last[0][:200]}); full log: {log}",
+        )
+
 
 class Unsupervised(ReelError, OSError):
     """An ffmpeg or ffprobe could not be tied to the worker that starts it.

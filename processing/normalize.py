@@ -57,14 +57,25 @@ class RenderPlan:
     """Anonymization: pitch ratio of the voice disguise."""
 
 
+def output_frames(health: Health, cfg: Config) -> int:
+    """Exact number of frames the rendered clip has (its length is ``frames / fps``)."""
+    return max(1, round(health.use_duration * cfg.output.fps))
+
+
 def plan_render(
-    health: Health, gain: GainPlan | None, captions: CaptionSpec, cfg: Config
+    health: Health,
+    gain: GainPlan | None,
+    captions: CaptionSpec,
+    cfg: Config,
+    *,
+    face_mask: Path | None = None,
+    voice_pitch: float | None = None,
 ) -> RenderPlan:
-    """Decide sizes and lengths for :func:`build_command`."""
+    """Decide sizes and lengths for :func:`build_command` (and the anonymization, if any)."""
     out = cfg.output
     v = health.info.video
     assert v is not None
-    frames = max(1, round(health.use_duration * out.fps))
+    frames = output_frames(health, cfg)
     fg = fit(v.display_size, (out.width, out.height))
     return RenderPlan(
         frames=frames,
@@ -74,6 +85,8 @@ def plan_render(
         hdr=v.hdr,
         gain=gain if health.info.audio else None,
         captions=captions,
+        face_mask=face_mask,
+        voice_pitch=voice_pitch,
     )
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import state
 from .config import Config
-from .storage import Upload
-
-if TYPE_CHECKING:
-    from .submissions import Submission
 
 REPORT_VERSION = 1
 
@@ -67,38 +63,10 @@ class Entry:
     file's ``[size, mtime_ns]`` then: the compilation trusts it while they still match."""
 
     @classmethod
-    def rejected(
-        cls,
-        sid: str,
-        source: str,
-        code: str,
-        reason: str,
-        upload: Upload,
-        sub: Submission | None = None,
-    ) -> Entry:
-        entry = cls(id=sid, source=source, status="rejected", reason=reason, code=code)
-        entry.submitted_at = upload.modified.isoformat()
-        if sub is not None:
-            entry.attach(sub)
-            entry.warnings = list(sub.warnings)
-        return entry
-
-    @classmethod
-    def from_record(cls, data: dict[str, Any], sub: Submission, source: str) -> Entry:
+    def from_dict(cls, data: dict[str, Any], **changes: Any) -> Entry:
+        """The entry a record or a report holds (unknown keys ignored), with ``changes``."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        entry = cls(**known)
-        entry.source = source
-        entry.attach(sub)
-        return entry
-
-    def attach(self, sub: Submission) -> None:
-        """Copy the contributor's sidecar fields and upload facts into the entry."""
-        self.submitted_at = sub.upload.modified.isoformat()
-        sc = sub.sidecar
-        self.name, self.consent, self.language = sc.name, sc.consent, sc.language
-        self.message, self.anonymize = sc.message, sc.anonymize
-        self.duplicates = list(sub.duplicates)
-        self.copies = [c.as_dict() for c in sub.copies]
+        return cls(**(known | changes))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

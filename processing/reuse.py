@@ -12,14 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import publish, state
+from . import state
+from .clip.files import ClipFiles
 from .fsutil import sha256_file
 from .storage import Output
 
 
-def reusable_record(
-    out: Path, clip: Path, rkey: str, dest: Output, sid: str
-) -> dict[str, Any] | None:
+def reusable_record(files: ClipFiles, rkey: str, dest: Output) -> dict[str, Any] | None:
     """The clip's record if it was rendered under ``rkey`` and describes the clip there.
 
     A clip in this folder is reused only when it is the file its record
@@ -28,16 +27,17 @@ def reusable_record(
     Otherwise the published record is fetched, so that a worker with an empty
     staging folder skips what another worker finished and published.
     """
+    out, sid, clip = files.out, files.sid, files.clip
     data = _record(out, sid, rkey)
     if data is not None and clip.is_file():
         return data if _describes(data, clip) else None
-    dest.fetch([publish.record_of(sid)])
+    dest.fetch([files.record_key])
     data = _record(out, sid, rkey)
     if data is None:
         return None
     if clip.is_file():
         return data if _describes(data, clip) else None
-    return data if dest.exists(publish.clip_of(sid)) else None
+    return data if dest.exists(files.clip_key) else None
 
 
 def _record(out: Path, sid: str, rkey: str) -> dict[str, Any] | None:

@@ -63,7 +63,10 @@ def approval_refusal(entry: Mapping[str, Any]) -> str | None:
 
 def refusals(out: Path) -> dict[str, str]:
     """Every clip of ``out`` that may not be approved → why."""
-    entries = state.submissions(state.read_report(out))
+    try:
+        entries = state.submissions(state.load_report(out))
+    except state.StateError:  # nothing processed yet: nothing to refuse
+        return {}
     return {e["id"]: r for e in entries if (r := approval_refusal(e)) is not None}
 
 

@@ -389,9 +389,9 @@ def test_a_failed_scrub_check_names_the_tags_without_their_values(tagged: Path) 
 
 def test_a_sidecar_that_cannot_be_read_is_the_most_protective(tmp_path: Path) -> None:
     """Root reads every file, so the refusal comes from a source whose disk says no."""
+    from processing.clip.intake import identify
     from processing.config import load_config
     from processing.storage import LocalSource
-    from processing.submissions import identify
 
     class Unreadable(LocalSource):
         def read_sidecar(self, upload: object, max_bytes: int) -> bytes | None:

@@ -5,7 +5,7 @@ Where the truth lives, for one output (``OUT``):
 * ``report.json``: every submission of the last processing run, with what each
   copy of it asked (sidecars), and the last compilation's summary. Readers
   (the review page, the compilation, the flows) get it from :func:`load_report`
-  or :func:`read_report`; it is written whole by :func:`write_report` and
+  (one reader, one error: :class:`StateError`); it is written whole by :func:`write_report` and
   changed in place only by :func:`update_report`, which reads it again first.
 * ``clips/<id>.json``: one rendered clip's record, trusted only while the clip
   on disk is the file it describes (:func:`record_matches_file`).
@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..clip.files import ClipFiles
 from ..errors import ReelError
 from ..fsutil import write_json
 
@@ -37,14 +38,6 @@ _threads = threading.RLock()
 
 class StateError(ReelError):
     """A state file is missing or unreadable; the message says what to run or fix."""
-
-
-def read_report(out: Path) -> dict[str, Any]:
-    """``OUT/report.json``, or an empty report when there is none or it is unreadable."""
-    try:
-        return load_report(out)
-    except StateError:
-        return {}
 
 
 def load_report(out: Path) -> dict[str, Any]:
@@ -97,7 +90,7 @@ def update_report(out: Path, change: Callable[[dict[str, Any]], None]) -> dict[s
 
 
 def record_path(out: Path, sid: str) -> Path:
-    return Path(out) / "clips" / f"{sid}.json"
+    return ClipFiles(Path(out), sid).record
 
 
 def read_record(out: Path, sid: str) -> dict[str, Any] | None:

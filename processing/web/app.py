@@ -181,7 +181,7 @@ class ReviewApp:
     def _render(self, shell: AppShell) -> str:
         if self.dest.remote:  # the clips are needed locally for the posters and sheets
             publish.stage_report(self.dest)
-            entries = state.submissions(state.read_report(self.dest.root))
+            entries = state.submissions(state.load_report(self.dest.root))
             publish.stage_for_review(self.dest, entries)
         return render_review(
             self.dest.root, url_for=lambda rel: "/media/" + rel, inline_images=False, shell=shell

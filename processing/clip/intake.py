@@ -1,4 +1,6 @@
-"""Identify uploads by their content, and merge what every copy of one video asked.
+"""Intake: uploads into submissions, and what a submission's render depends on.
+
+Uploads are identified by their content, and what every copy of one video asked is merged.
 
 The same bytes may arrive more than once, under different names, with
 different sidecars: the contributor re-uploads asking to be anonymous, or to
@@ -10,16 +12,21 @@ it asked stays listed in the report (``copies``) so editors see who asked what.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .errors import Rejection
-from .report import Entry
-from .sidecar import UNREADABLE, Sidecar, parse_sidecar
-from .storage import Source, Upload, display_key
+from ..captions import CaptionSpec, shorten
+from ..config import Config
+from ..errors import Rejection
+from ..report import Entry
+from ..sidecar import UNREADABLE, Sidecar, parse_sidecar
+from ..storage import Source, Upload, display_key
+
+#: The name an anonymized clip's caption shows.
+ANONYMOUS = "Anonymous"
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,37 @@ class Submission:
     warnings: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     copies: list[Copy] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        """The upload's key as shown to people (controls escaped)."""
+        return display_key(self.upload.key)
+
+    def facts(self) -> dict[str, Any]:
+        """The entry fields the submission decides: upload time, the sidecar in force, copies."""
+        sc = self.sidecar
+        return {
+            "submitted_at": self.upload.modified.isoformat(),
+            "name": sc.name,
+            "consent": sc.consent,
+            "language": sc.language,
+            "message": sc.message,
+            "anonymize": sc.anonymize,
+            "duplicates": list(self.duplicates),
+            "copies": [c.as_dict() for c in self.copies],
+        }
+
+    def rejected(self, code: str, reason: str) -> Entry:
+        """The entry of this submission refused with ``reason``."""
+        return Entry(
+            id=self.id,
+            source=self.key,
+            status="rejected",
+            reason=reason,
+            code=code,
+            **self.facts(),
+            warnings=list(self.warnings),
+        )
 
 
 def submission_id(digest: str) -> str:
@@ -88,18 +126,24 @@ def identify(
         key = display_key(upload.key)
         rid = "x" + hashlib.sha256(upload.key.encode("utf-8", "surrogateescape")).hexdigest()[:15]
         if upload.problem:
-            refused.append(Entry.rejected(rid, key, "not_a_file", upload.problem, upload))
+            refused.append(_refused(rid, key, "not_a_file", upload.problem, upload))
             continue
         try:
             digest = source.digest(upload, workdir)
         except Rejection as rej:  # replaced while listed, or over the size limit
-            refused.append(Entry.rejected(rid, key, rej.code, rej.reason, upload))
+            refused.append(_refused(rid, key, rej.code, rej.reason, upload))
             continue
         sidecar, warnings = _read_sidecar(source, upload, cfg)
         found.setdefault(submission_id(digest), []).append(
             (upload, Copy(key, sidecar, tuple(warnings)))
         )
     return [_submission(sid, group) for sid, group in found.items()], refused
+
+
+def _refused(rid: str, key: str, code: str, reason: str, upload: Upload) -> Entry:
+    """An upload refused before it became a submission (not a file, unreadable, too big)."""
+    at = upload.modified.isoformat()
+    return Entry(id=rid, source=key, status="rejected", reason=reason, code=code, submitted_at=at)
 
 
 def _submission(sid: str, group: list[tuple[Upload, Copy]]) -> Submission:
@@ -143,3 +187,45 @@ def _read_sidecar(source: Source, upload: Upload, cfg: Config) -> tuple[Sidecar,
             "consent until the sidecar can be read"
         ]
     return parse_sidecar(raw, max_bytes=cfg.ingest.max_sidecar_bytes)
+
+
+def render_key(sub: Submission, cfg: Config) -> str:
+    """What the rendered clip depends on: content, caption inputs and settings."""
+    parts = {
+        "id": sub.id,
+        "settings": cfg.render_fingerprint(),
+        "name": sub.sidecar.name,
+        "anonymize": sub.sidecar.anonymize,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def published_key(sub: Submission, cfg: Config) -> str:
+    """What a submission's entry depends on beyond its pixels: every copy's request and the rules.
+
+    The sidecar in force and each copy's (consent, anonymity, name, message,
+    language), ``require_consent`` and every other setting: a cached result
+    keyed on it is never reused after any of them changes.
+    """
+    parts = {
+        "render": render_key(sub, cfg),
+        "sidecar": sub.sidecar.as_dict(),
+        "copies": [c.as_dict() for c in sub.copies],
+        "warnings": sub.warnings,
+        "config": asdict(cfg) | {"source_file": None},
+    }
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def caption_spec(sub: Submission, cfg: Config) -> CaptionSpec:
+    """The captions a clip carries: the hashtag and the contributor's name (or Anonymous)."""
+    c = cfg.captions
+    name = sub.sidecar.name
+    if sub.sidecar.anonymize:
+        name = ANONYMOUS
+    return CaptionSpec(
+        hashtag=cfg.campaign.hashtag if c.show_hashtag else None,
+        name=shorten(name, c.max_name_chars) if (name and c.show_name) else None,
+        font=c.font,
+    )

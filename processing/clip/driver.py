@@ -1,0 +1,213 @@
+"""The driver: a submission through the stages, the cache in front of them, and the batch.
+
+One bad upload becomes a rejected entry with its reason; it never stops the
+batch. A clip already rendered under the same render key is reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import publish, quality, runner, state
+from ..config import Config
+from ..consent import apply_consent, withdraw, withdrawn
+from ..errors import FFmpegError, Rejection
+from ..fsutil import remove_orphaned_parts
+from ..report import Entry
+from ..reuse import reusable_record
+from ..sequences import finish_batch
+from ..storage import LocalOutput, Output, Source, StorageError
+from . import stages
+from .files import CLIPS, ClipFiles
+from .intake import Submission, identify, render_key
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Receives progress; the CLI draws a bar, Prefect updates an artifact."""
+
+    def clip_started(self, key: str, index: int, total: int) -> None: ...
+
+    def clip_progress(self, fraction: float) -> None: ...
+
+    def clip_finished(self, entry: Entry) -> None: ...
+
+
+def process_submission(
+    sub: Submission,
+    source: Source,
+    out: Path,
+    cfg: Config,
+    workdir: Path,
+    on_progress: Callable[[float], None] | None = None,
+    *,
+    dest: Output | None = None,
+    slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> Entry:
+    """Render one submission into ``out/clips/<id>.mp4``, or reject it with a reason.
+
+    A clip already rendered under the same :func:`render_key` is reused, here
+    or, for a remote ``dest``, wherever it was published from (its record is
+    fetched; the clip itself only if it must be measured again). ``slot`` is
+    entered around the render only (the orchestrator's encode slot): reusing
+    a clip waits for nothing.
+    """
+    files = ClipFiles(out, sub.id)
+    rkey = render_key(sub, cfg)
+    dest = dest or LocalOutput(out)
+    if withdrawn(sub):
+        return withdraw(sub, files, dest)
+    cached = _reuse(sub, files, rkey, dest, cfg)
+    if cached is not None:
+        return cached
+    with slot():
+        try:
+            entry = _render(sub, source, files, cfg, workdir, on_progress, rkey)
+        except BaseException:
+            files.discard()  # nothing half done stays listed by no report
+            raise
+    if entry.output is None:
+        files.discard()  # a rejected render, and an older render's files
+    return entry
+
+
+def _reuse(sub: Submission, files: ClipFiles, rkey: str, dest: Output, cfg: Config) -> Entry | None:
+    """The entry of a clip already rendered under ``rkey``, its flags brought up to date."""
+    record = reusable_record(files, rkey, dest)
+    if record is None:
+        return None
+    entry = Entry.from_dict(record, source=sub.key, cached=True, **sub.facts())
+    if not files.clip.is_file() and _must_measure(entry, cfg):
+        dest.fetch([files.clip_key])
+    if quality.refresh(entry, files.clip, cfg, log_file=files.log):
+        state.write_record(
+            files.out, sub.id, {**record, "flags": entry.flags, "quality": entry.quality}
+        )
+    return apply_consent(entry, cfg)
+
+
+def _render(
+    sub: Submission,
+    source: Source,
+    files: ClipFiles,
+    cfg: Config,
+    workdir: Path,
+    on_progress: Callable[[float], None] | None,
+    rkey: str,
+) -> Entry:
+    """The stages in order; a rejection or an ffmpeg failure becomes the entry's reason."""
+    log_file = files.fresh_log()
+    started = time.monotonic()
+    try:
+        with source.local_copy(sub.upload, workdir) as path, contextlib.ExitStack() as stack:
+            seen = stages.inspect(path, sub, cfg, log_file)
+            planned = stages.plan(path, sub, seen, cfg, workdir, stack, log_file)
+            stages.render(path, files, planned, seen, cfg, on_progress)
+        checked = stages.verify(files, planned, seen, cfg)
+        measured = stages.measure(files, planned, cfg)
+    except Rejection as rej:
+        files.log_line(f"rejected: {rej.reason}")
+        return sub.rejected(rej.code, rej.reason)
+    except FFmpegError as exc:
+        files.log_line(str(exc))
+        failed = Rejection.from_ffmpeg(exc, files.log_key)
+        return sub.rejected(failed.code, failed.reason)
+    made = stages.entry(sub, files, rkey, (seen, planned, checked, measured), cfg, started)
+    state.write_record(files.out, sub.id, made.as_dict())
+    return apply_consent(made, cfg)
+
+
+def process_batch(
+    source: Source,
+    out: Path | Output,
+    cfg: Config,
+    *,
+    workdir: Path | None = None,
+    progress: Progress | None = None,
+) -> list[Entry]:
+    """Process every upload in ``source`` into ``out`` and write ``out/report.json``.
+
+    ``out`` is a folder, or an :class:`Output` (a bucket is staged in its local
+    ``root`` and every finished clip is published as it is done).
+    """
+    runner.require_tools()
+    dest = out if isinstance(out, Output) else LocalOutput(out)
+    with state.campaign_lock(dest, "reel process", cfg):
+        return _process_locked(source, dest, cfg, workdir, progress)
+
+
+def _process_locked(
+    source: Source, dest: Output, cfg: Config, workdir: Path | None, progress: Progress | None
+) -> list[Entry]:
+    out = dest.root
+    out.mkdir(parents=True, exist_ok=True)
+    work = workdir or out / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / CLIPS):
+        if folder.is_dir() and (orphans := remove_orphaned_parts(folder)):
+            log.info("removed %d partial file(s) of an interrupted run", len(orphans))
+    subs, entries = identify(source, source.list_uploads(), cfg, work)
+    for i, sub in enumerate(subs):
+        if progress:
+            progress.clip_started(sub.key, i, len(subs))
+        entry = process_safely(
+            sub, source, out, cfg, work, progress.clip_progress if progress else None, dest=dest
+        )
+        entries.append(entry)
+        if progress:
+            progress.clip_finished(entry)
+    finish_batch(out, source.uri, cfg, entries, dest=dest)
+    return entries
+
+
+def process_safely(
+    sub: Submission,
+    source: Source,
+    out: Path,
+    cfg: Config,
+    workdir: Path,
+    on_progress: Callable[[float], None] | None = None,
+    *,
+    dest: Output | None = None,
+    slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> Entry:
+    """:func:`process_submission`, turning an unexpected bug into a rejection, then publishing.
+
+    Storage errors (``OSError``, :class:`StorageError`) still propagate: the
+    transient ones are retried by the orchestrator, the others stop the run
+    with a message saying what to fix. The clip is published to ``dest`` (a
+    no-op for a folder) before the entry is returned.
+    """
+    try:
+        entry = process_submission(
+            sub, source, out, cfg, workdir, on_progress, dest=dest, slot=slot
+        )
+    except (OSError, StorageError):
+        raise
+    except Exception as exc:  # a bug met on one upload must not cost the others
+        log.exception("internal error on %s", sub.key)
+        entry = sub.rejected(
+            "internal_error",
+            f"An internal error stopped this clip ({type(exc).__name__}: {exc}); "
+            "the rest of the batch went on. Please report it.",
+        )
+    log.info("%s %s: %s", entry.status, entry.source, entry.reason or entry.output)
+    if dest is not None:
+        rendered = entry.output is not None
+        publish.publish_clip(
+            dest, ClipFiles(out, sub.id), rendered=rendered, logs=cfg.storage.publish_logs
+        )
+    return entry
+
+
+def _must_measure(entry: Entry, cfg: Config) -> bool:
+    """Whether :func:`quality.refresh` will decode the clip (its measurements are stale)."""
+    q = entry.quality
+    return not entry.flags or not q or q.get("key") != quality.measure_key(cfg.quality)
