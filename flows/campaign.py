@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -17,7 +16,6 @@ from typing import Any, ParamSpec, TypeVar
 from prefect import Flow, flow, get_run_logger, pause_flow_run, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
-from prefect.concurrency.sync import concurrency
 from prefect.context import TaskRunContext
 from prefect.futures import as_completed
 from prefect.states import State
@@ -40,7 +38,7 @@ from processing.storage import (
 from processing.storage.s3client import is_transient
 from processing.timeline import Compilation
 
-from . import artifacts
+from . import artifacts, scale
 from .params import BatchParams, CampaignParams, CompileParams, EditorDecision
 
 P = ParamSpec("P")
@@ -92,11 +90,6 @@ def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
     return f"submission-{sub.id}-{published_key(sub, parameters['cfg'])}-{local}"
 
 
-def _encode_slot() -> AbstractContextManager[Any]:
-    """One of the server's encode slots (taken only when a clip is rendered, not reused)."""
-    return concurrency(ENCODE_LIMIT, occupy=1, strict=False)
-
-
 @task(name="list-and-identify", retry_condition_fn=_transient)
 def identify_task(
     source: Source, cfg: Config, workdir: Path
@@ -115,7 +108,8 @@ def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> 
     """Render one submission and publish it (the same machine has the files)."""
     logger = get_run_logger()
     out = dest.root
-    entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest, slot=_encode_slot)
+    slot = scale.encode_slot(cfg, ENCODE_LIMIT)  # taken only when a clip is rendered
+    entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest, slot=slot)
     key = display_key(sub.upload.key)
     if entry.status == "rejected":
         logger.warning("rejected %s: %s", key, entry.reason)
@@ -261,9 +255,7 @@ def with_task_runner(f: Flow[P, R], dask_address: str | None) -> Flow[P, R]:
     """``f`` running its tasks on the Dask cluster at ``dask_address`` (threads if None)."""
     if not dask_address:
         return f
-    from prefect_dask import DaskTaskRunner
-
-    return f.with_options(task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
+    return f.with_options(task_runner=scale.task_runner(dask_address))
 
 
 def decision_form(entries: list[Entry], page: str) -> type[EditorDecision]:
