@@ -2,10 +2,12 @@
 
 Each candidate (preset, CRF) encodes the same uploads with the pipeline's own
 encoder settings (:func:`processing.normalize.encoder_args`: GOP, VBV, High
-profile, level, colour tags), video only, pinned to one core with ``taskset``
-so that candidates compete for the same CPU and not with each other. For each
-clip the candidates run back to back in a rotated order (a load spike on the
-shared machine then hits different candidates on different clips). Quality is
+profile, level, colour tags), video only, pinned to one core with ``taskset``.
+For each clip the candidates run side by side, all started at once on that
+core, so that each meets the same load; their cost is the CPU time (user +
+system) each encode used, which the neighbours on a shared machine move far
+less than the wall time (also recorded: with every candidate on one core it
+is the time to finish among the others, not alone). Quality is
 SSIM against the decoded upload (ffmpeg's ``ssim`` filter, in dB); VMAF is
 measured too when this ffmpeg build has ``libvmaf``.
 
@@ -166,23 +168,28 @@ def vmaf(encoded: Path, source: Path) -> float | None:
     return float(found[-1]) if found else None
 
 
-def _timed_encode(src: Path, dst: Path, preset: str, crf: int) -> tuple[float, float]:
-    """Wall and CPU (user + system) seconds of one pinned encode, decode of the upload included.
+def _timed_encodes(jobs: list[tuple[Path, Path, str, int]]) -> list[tuple[float, float]]:
+    """Wall and CPU (user + system) seconds of encodes run side by side on the pinned core.
 
-    CPU seconds are what the encode costs whatever else runs on the core: on a
-    shared machine they move much less than wall time.
+    Each job is ``(src, dst, preset, crf)``; every encode starts at once, so each
+    meets the same load. CPU seconds are what an encode costs whatever else runs
+    on the core: on a shared machine they move much less than wall time.
     """
-    cmd = encode_command(src, dst, preset, crf)
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"encode failed ({proc.returncode}): {err[-500:]!r}")
-    return wall, usage.ru_utime + usage.ru_stime
+    procs = [
+        subprocess.Popen(encode_command(*job), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for job in jobs
+    ]
+    out = []
+    for proc in procs:
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"encode failed ({proc.returncode}): {err[-500:]!r}")
+        out.append((time.monotonic() - start, usage.ru_utime + usage.ru_stime))
+    return out
 
 
 def _choose(rows: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
@@ -227,12 +234,9 @@ def bench(
     rows: dict[tuple[str, int], dict[str, Any]] = {
         c: {"preset": c[0], "crf": c[1], "clips": {}} for c in candidates
     }
-    for i, (kind, src) in enumerate(uploads.items()):
-        # Rotate the order per clip: a load spike does not always hit the same candidate.
-        order = candidates[i % len(candidates) :] + candidates[: i % len(candidates)]
-        for preset, crf in order:
-            dst = folder / f"{kind}.{preset}.crf{crf}.mp4"
-            secs, cpu = _timed_encode(src, dst, preset, crf)
+    for kind, src in uploads.items():
+        jobs = [(src, folder / f"{kind}.{p}.crf{c}.mp4", p, c) for p, c in candidates]
+        for (_, dst, preset, crf), (secs, cpu) in zip(jobs, _timed_encodes(jobs), strict=True):
             fig: dict[str, Any] = {
                 "seconds": round(secs, 2),
                 "cpu_seconds": round(cpu, 2),
@@ -242,8 +246,7 @@ def bench(
             }
             rows[(preset, crf)]["clips"][kind] = fig
             log(f"  {kind} {preset}/{crf}: {secs:.1f} s ({cpu:.1f} s CPU), "
-                f"{fig['bytes'] / 1e6:.1f} MB, "
-                f"SSIM {fig['ssim_db']:.2f} dB")  # fmt: skip
+                f"{fig['bytes'] / 1e6:.1f} MB, SSIM {fig['ssim_db']:.2f} dB")  # fmt: skip
             dst.unlink()
     base = rows[BASELINE]
     for r in rows.values():
@@ -327,8 +330,10 @@ def markdown(section: dict[str, Any]) -> list[str]:
         f"({', '.join(kinds)}; H.264 at {s['upload_kbps'] / 1000:g} Mbit/s, a phone's rate), "
         "each encoded by every candidate with the pipeline's own encoder settings "
         "(`encoder_args`: GOP, VBV cap, High profile, level 4.2), video only, pinned to "
-        f"core {s['pinned_core']} with `taskset`; candidates back to back per clip, the order "
-        "rotated from clip to clip; one encode each. Time includes decoding the upload. "
+        f"core {s['pinned_core']} with `taskset`; for each clip all candidates run side by "
+        "side on that core, started at once, one encode each. Time includes decoding the "
+        "upload; the CPU time (user + system) of each encode is its cost, the wall time is "
+        "how long it took among the other candidates and the machine's other load. "
         "SSIM is against the decoded upload, in dB (ffmpeg's `ssim`); VMAF "
         + ("as well." if s["vmaf"] else "is not measured: this ffmpeg build has no `libvmaf`.")
         + " What the uploads are: `talking-head` is scikit-image's astronaut photograph (a real "

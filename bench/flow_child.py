@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--config")
     ap.add_argument("--dask", action="store_true", help="a local Dask cluster (2 workers)")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers")
+    ap.add_argument("--threads", type=int, default=1, help="threads per Dask worker")
     ap.add_argument(
         "--pin", help="cores, comma-separated: Dask worker i on core i (this process on all)"
     )
@@ -83,7 +84,8 @@ def main() -> None:
 
         t = time.monotonic()
         cluster = LocalCluster(
-            n_workers=a.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=a.workers, threads_per_worker=a.threads, processes=True,
+            dashboard_address=None,
             preload=["flows.scale"] if a.warm else None,
         )  # fmt: skip
         if cores:

@@ -16,6 +16,13 @@ instead:
   :class:`Warm` (a worker plugin the flow registers) do it once per worker,
   before any clip.
 
+* **One thread per worker, busy with bookkeeping.** A clip's task on a worker
+  spends seconds in Prefect's task-run calls to the server and in the probe
+  and loudness pass before it encodes. With as many worker threads as encode
+  slots the core idles meanwhile; with one thread more than the slots (the
+  slots are the semaphore above, not the threads) the next clip gets ready
+  while one encodes.
+
 Threads on one machine keep the server's global limit: there several runs
 (an on-demand run next to the nightly one) share the machine's encode slots.
 """
