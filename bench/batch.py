@@ -119,7 +119,13 @@ class FlowRunner:
         self.count = 0
 
     def run(
-        self, source: Path, out: Path, *, dask: bool = False, env: dict[str, str] | None = None
+        self,
+        source: Path,
+        out: Path,
+        *,
+        dask: bool = False,
+        env: dict[str, str] | None = None,
+        extra: list[str] | None = None,
     ) -> dict[str, Any]:
         self.count += 1
         tag = f"run{self.count:02d}"
@@ -132,6 +138,7 @@ class FlowRunner:
         cmd += ["--config", str(self.config), "--result", str(result)]
         if dask:
             cmd.append("--dask")
+        cmd += extra or []
         start = time.monotonic()
         with console.open("w") as fh:
             proc = subprocess.Popen(

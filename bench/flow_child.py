@@ -5,17 +5,31 @@ lets the parent sample this process tree (ffmpeg children and Dask workers
 included). The Prefect server is the parent's (``PREFECT_API_URL``); encodes
 are counted by the ffmpeg shim ``REEL_FFMPEG`` points at.
 
-    python -m bench.flow_child --source DIR --out DIR [--config FILE] [--dask] --result FILE
+    python -m bench.flow_child --source DIR --out DIR [--config FILE] --result FILE
+        [--dask [--workers N] [--warm]] [--pin CORES]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def pin_workers(cluster: Any, cores: list[int]) -> None:
+    """Worker ``i`` of ``cluster`` (and its ffmpeg children) on ``cores[i % len(cores)]``."""
+    from distributed import Client
+
+    with Client(cluster) as client:
+        pids = sorted(client.run(os.getpid).values())
+    for i, pid in enumerate(pids):
+        # Every thread of the worker: an affinity set by pid covers only its main thread.
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), {cores[i % len(cores)]})
 
 
 def main() -> None:
@@ -24,9 +38,21 @@ def main() -> None:
     ap.add_argument("--source", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--config")
-    ap.add_argument("--dask", action="store_true", help="a local 2-worker Dask cluster")
+    ap.add_argument("--dask", action="store_true", help="a local Dask cluster (2 workers)")
+    ap.add_argument("--workers", type=int, default=2, help="Dask workers")
+    ap.add_argument("--threads", type=int, default=1, help="threads per Dask worker")
+    ap.add_argument(
+        "--pin", help="cores, comma-separated: Dask worker i on core i (this process on all)"
+    )
+    ap.add_argument(
+        "--warm", action="store_true", help="workers preload flows.scale, as a standing cluster"
+    )
     ap.add_argument("--result", required=True)
     a = ap.parse_args()
+
+    cores = [int(c) for c in a.pin.split(",")] if a.pin else None
+    if cores:  # ffmpeg children inherit it
+        os.sched_setaffinity(0, set(cores))
 
     from flows import campaign
     from flows.campaign import process_submissions, with_task_runner
@@ -58,8 +84,12 @@ def main() -> None:
 
         t = time.monotonic()
         cluster = LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+            n_workers=a.workers, threads_per_worker=a.threads, processes=True,
+            dashboard_address=None,
+            preload=["flows.scale"] if a.warm else None,
+        )  # fmt: skip
+        if cores:
+            pin_workers(cluster, cores)
         cluster_seconds = time.monotonic() - t
         flow = with_task_runner(process_submissions, cluster.scheduler_address)
         params = params.model_copy(update={"dask_address": cluster.scheduler_address})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from . import curve, scale
 from .assembly import CHECKS, JOIN, SIGNATURES, VIDEO_ALONE
 
 #: "In seconds" for the 100-clip compilation: under this many.
@@ -121,6 +122,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_ratio(so['dask_over_threads'])} the threads' flow time",
             None,
         )
+    if c := sec.get("curve"):
+        out += curve.targets(c)
+    if sc := sec.get("scale"):
+        out += scale.targets(sc)
     return out
 
 
@@ -149,6 +154,11 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
         f"| bench wall time | {results['bench_seconds']:.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in results["section_seconds"].items())
         + ") |",
+        *(
+            f"| re-run later: {', '.join(r['sections'])} | {r['date']}, load average at start "
+            f"{r['load_average_at_start']}, at end {r['load_average_at_end']} |"
+            for r in results.get("merged", [])
+        ),
         "",
         "## Targets",
         "",
@@ -169,6 +179,10 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
         lines += _batch(b)
     if f := sec.get("faces"):
         lines += _faces(f)
+    if c := sec.get("curve"):
+        lines += curve.markdown(c)
+    if sc := sec.get("scale"):
+        lines += scale.markdown(sc)
     path.write_text("\n".join(lines) + "\n", "utf-8")
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py                  # the full plan (< 10 min on 2 cores)
     .venv/bin/python bench/run.py --smoke --out D  # seconds-long, tiny sizes (tests/test_bench.py)
-    .venv/bin/python bench/run.py --only per-clip  # one section (results then hold only it)
+    .venv/bin/python bench/run.py --only per-clip  # one section, merged into the last results
 
 Scratch files go to ``bench/out/`` (ignored by git) unless ``--work`` says otherwise.
 Sizes and run counts are in :data:`PLANS`; the results record the plan they ran.
@@ -11,9 +11,11 @@ Sizes and run counts are in :data:`PLANS`; the results record the plan they ran.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
             "scale_out_rounds": 1,
         },
         "faces": {"duration": 2.0},
+        "curve": {"size": (1920, 1080), "seconds": 3.0},
+        "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 1},
     },
     "smoke": {
         "per-clip": {
@@ -55,9 +59,39 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
             "sizes": (1, 2), "incremental_clips": 2, "scale_out_clips": 1, "scale_out_rounds": 1,
         },
         "faces": {"duration": 1.0, "scenes": ("two.mp4",)},
+        "curve": {
+            "size": (256, 144), "seconds": 1.0, "candidates": (("fast", 20), ("veryfast", 18)),
+        },
+        "scale": {"clips": 2, "size": (256, 144), "seconds": 1.0, "rounds": 1},
     },
 }  # fmt: skip
-SECTIONS = ("per-clip", "assembly", "batch", "faces")
+SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale")
+
+
+def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """``results`` of a ``--only`` run merged into the previous results of the same plan.
+
+    The sections run now replace theirs; the others, the machine and the wall
+    times of the previous run stay, and ``merged`` lists what was run when, so
+    ``results.md`` keeps every section instead of only the ones just run.
+    """
+    try:
+        old = json.loads(previous.read_text("utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return results
+    if old.get("plan") != results["plan"]:
+        return results
+    old["sections"].update(results["sections"])
+    old["section_seconds"].update(results["section_seconds"])
+    old.setdefault("merged", []).append(
+        {
+            "sections": list(results["sections"]),
+            "date": results["machine"]["date"],
+            "load_average_at_start": results["machine"]["load_average_at_start"],
+            "load_average_at_end": results["machine"]["load_average_at_end"],
+        }
+    )
+    return old
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PREFECT_HOME"] = str(work / "prefect-home")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-    from bench import assembly, batch, faces, per_clip
+    from bench import assembly, batch, curve, faces, per_clip, scale
     from bench.common import dump, machine
     from bench.report import targets, write_markdown
 
@@ -96,15 +130,26 @@ def main(argv: list[str] | None = None) -> int:
             section = assembly.bench(work, log=log, **plan[name])
         elif name == "faces":
             section = faces.bench(work, log=log, **plan[name])
+        elif name == "curve":
+            section = curve.bench(work, log=log, **plan[name])
+        elif name == "scale":
+            section = scale.bench(work, log=log, **plan[name])
         else:
             section = batch.bench(work, log=log, **plan[name])
         timings[name] = round(time.monotonic() - t, 1)
         section["plan"] = {k: v for k, v in plan[name].items() if k != "overrides"}
+        section["ran"] = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": timings[name],
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        }
         results["sections"][name] = section
         log(f"{name} done in {timings[name]:.0f} s")
     results["section_seconds"] = timings
     results["bench_seconds"] = round(time.monotonic() - started, 1)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if a.only:
+        results = merged(out / "results.json", results)
     results["targets"] = targets(results)
     out.mkdir(parents=True, exist_ok=True)
     dump(out / "results.json", results)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
 from prefect.context import TaskRunContext
 from prefect.futures import as_completed
 
@@ -35,7 +33,7 @@ from processing.storage import (
 )
 from processing.timeline import Compilation
 
-from . import artifacts
+from . import artifacts, scale
 from .approval import await_decision, sync_decisions_task
 from .params import BatchParams, CampaignParams, CompileParams
 from .retries import transient as _transient  # the name the tasks below have always used
@@ -73,11 +71,6 @@ def _submission_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -
     return f"submission-{sub.id}-{published_key(sub, parameters['cfg'])}-{local}"
 
 
-def _encode_slot() -> AbstractContextManager[Any]:
-    """One of the server's encode slots (taken only when a clip is rendered, not reused)."""
-    return concurrency(ENCODE_LIMIT, occupy=1, strict=False)
-
-
 @task(name="list-and-identify", retry_condition_fn=_transient)
 def identify_task(
     source: Source, cfg: Config, workdir: Path
@@ -95,7 +88,8 @@ def identify_task(
 def process_task(sub: Submission, source: Source, dest: Output, cfg: Config) -> Entry:
     """Render one submission and publish it (the same machine has the files)."""
     out = dest.root
-    entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest, slot=_encode_slot)
+    slot = scale.encode_slot(cfg, ENCODE_LIMIT)  # taken only when a clip is rendered
+    entry = process_safely(sub, source, out, cfg, out / ".work", dest=dest, slot=slot)
     _log_clip(get_run_logger(), entry)
     return entry
 
@@ -229,9 +223,7 @@ def with_task_runner(f: Flow[P, R], dask_address: str | None) -> Flow[P, R]:
     """``f`` running its tasks on the Dask cluster at ``dask_address`` (threads if None)."""
     if not dask_address:
         return f
-    from prefect_dask import DaskTaskRunner
-
-    return f.with_options(task_runner=DaskTaskRunner(address=dask_address))  # type: ignore[arg-type]
+    return f.with_options(task_runner=scale.task_runner(dask_address))
 
 
 def _public_links(dest: Output, cfg: Config, compilation: str) -> str:

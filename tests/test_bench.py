@@ -33,7 +33,7 @@ def test_smoke_bench_writes_both_results(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text("utf-8"))
@@ -80,11 +80,26 @@ def test_smoke_bench_writes_both_results(tmp_path: Path) -> None:
         assert 0 <= p["frames_with_a_visible_face"] <= p["frames_sampled"], name
         assert all(name not in c["counted_by"] for c in p["per_clip"].values()), name
 
+    cu = results["sections"]["curve"]
+    for row in cu["candidates"]:
+        for kind in cu["setup"]["kinds"]:
+            fig = row["clips"][kind]
+            assert fig["cpu_seconds"] > 0 and fig["bytes"] > 0 and fig["ssim_db"] > 0, row
+    qualified = [
+        {"preset": r["preset"], "crf": r["crf"]} for r in cu["candidates"] if r["qualifies"]
+    ]
+    assert cu["chosen"] in qualified
+
+    sc = results["sections"]["scale"]
+    for name, runs in sc["runs"].items():
+        assert all(r["encodes"] == r["accepted"] == sc["setup"]["clips"] for r in runs), name
+    assert _is_stat(sc["two_over_one"]) and _is_stat(sc["dask_over_threads"])
+
     names = {t["target"] for t in results["targets"]}
     assert {"pipeline vs one bare ffmpeg pass", "one ffmpeg encode per clip"} <= names
     md = (tmp_path / "results.md").read_text("utf-8")
     for heading in ("## Targets", "## 1. One clip", "## 2. The compilation",
                     "## 3. Batches", "## 4. Incremental", "## 5. Scale out",
-                    "## 6. Anonymization"):  # fmt: skip
+                    "## 6. Anonymization", "## 7. x264 presets", "## 8. Scale-out"):  # fmt: skip
         assert heading in md, heading
     assert m["ffmpeg"] in md
