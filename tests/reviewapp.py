@@ -66,10 +66,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(out: Path, accounts_file: Path, sender: CutSender | None = None) -> Iterator[Served]:
-    """The review app for ``out`` on a free port of 127.0.0.1, as ``reel review serve`` runs it."""
-    cfg = load_config()
-    app = create_app(open_output(str(out), cfg), accounts_file, cfg, sender=sender)
+def serve(
+    out: Path,
+    accounts_file: Path,
+    sender: CutSender | None = None,
+    *,
+    uri: str = "",
+    cfg: Any = None,
+) -> Iterator[Served]:
+    """The review app for ``out`` (or ``uri``, an s3:// output, with its ``cfg``) on a free port of
+    127.0.0.1, as ``reel review serve`` runs it."""
+    cfg = cfg or load_config()
+    app = create_app(open_output(uri or str(out), cfg), accounts_file, cfg, sender=sender)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -771,3 +771,48 @@ def test_a_withdrawal_deletes_every_object_that_showed_the_person(s3: Any, tmp_p
     [entry] = [s for s in _report(s3)["submissions"] if s["id"] == gone]
     assert (entry["code"], entry["output"]) == ("consent_withdrawn", None)
     assert naming(b"Supporter 0"), "the other contributor is still published"
+
+
+@pytest.mark.slow
+def test_the_review_app_serves_a_bucket_output(s3: Any, tmp_path: Path) -> None:
+    """Editors review an s3:// output: clips by presigned link, decisions saved in the bucket."""
+    from playwright.sync_api import sync_playwright
+
+    from processing.web import accounts
+    from tests import reviewapp as rv
+
+    _seed(s3, tmp_path / "media", 2)
+    config = _config(tmp_path)
+    assert reel(["process", UPLOADS, "--out", RENDERS, "--config", str(config), "-q"]) == 0
+    first, second = sorted(s["id"] for s in _report(s3)["submissions"])
+    users = tmp_path / "editors.json"
+    accounts.add_editor(users, "ada", rv.PASSWORDS["ada"], rv.NAMES["ada"])
+    staged = open_output(RENDERS, load_config(config)).root
+    with (
+        rv.serve(staged, users, uri=RENDERS, cfg=load_config(config)) as app,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=str(rv.CHROMIUM), args=rv.CHROMIUM_ARGS)
+        context, page = rv.sign_in(browser, app, "ada", rv.DESKTOP)
+        # A clip is a short-lived presigned link to the bucket, which answers a range request.
+        media = page.request.get(f"{app.url}/media/clips/{first}.mp4", max_redirects=0)
+        assert media.status == 302, media.status
+        link = media.headers["location"]
+        assert link.startswith(os.environ["AWS_ENDPOINT_URL"]) and "Signature=" in link, link
+        part = page.request.get(link, headers={"Range": "bytes=0-99"})
+        assert part.status == 206 and part.body() == _get(s3, f"2027/clips/{first}.mp4")[:100]
+        outside = page.request.get(f"{app.url}/media/report.json/../../uploads", max_redirects=0)
+        assert outside.status == 404
+        # A decision is saved at once in the bucket's campaign state, with who.
+        page.click(f"#c-{second} button[data-act=reject]")
+        rv.saved(page, "Rejected")
+        page.click(f"#c-{first} button[data-act=approve]")
+        rv.saved(page, "number")
+        stored = json.loads(_get(s3, "2027/decisions.json"))
+        saved = stored["current"]
+        assert saved["decisions"] == {first: "approved", second: "rejected"}, saved
+        assert saved["order"] == [first] and saved["applied_by"] == rv.NAMES["ada"], saved
+        assert len(stored["history"]) == 2, "every click is one recorded change"
+        assert page.problems == []  # type: ignore[attr-defined]
+        context.close()
+        browser.close()
