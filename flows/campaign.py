@@ -105,7 +105,8 @@ def _clip_line(e: Entry) -> str:
         else f"rendered in {e.seconds or 0:.1f} s"
     )
     flags = f"; flags: {', '.join(sorted(e.flags))}" if e.flags else ""
-    return f"accepted {upload}: {done} ({e.output_i} LUFS){flags}; ffmpeg log: logs/{e.id}.log"
+    log = ClipFiles(Path("."), e.id).log_key
+    return f"accepted {upload}: {done} ({e.output_i} LUFS){flags}; ffmpeg log: {log}"
 
 
 def _log_clip(logger: Any, e: Entry) -> None:

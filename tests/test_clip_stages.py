@@ -57,7 +57,7 @@ def test_a_named_clip_is_planned_without_mask_and_renders_where_its_files_say(
     files = ClipFiles(tmp_path / "out", sub.id)
     files.clip.parent.mkdir(parents=True)
     stages.render(src, files, planned, seen, cfg, None)
-    checked = stages.verify(files, planned, cfg)
+    checked = stages.verify(files, planned, seen, cfg)
     assert files.clip.is_file() and files.master.is_file()
     assert checked.file[0] == files.clip.stat().st_size
     assert round(checked.info.duration, 1) == round(planned.render.duration, 1)
