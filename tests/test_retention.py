@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,9 @@ import mediagen as mg
 from processing.config import Config, load_config
 from processing.pipeline import process_batch
 from processing.report import Entry
-from processing.storage import LocalSource
+from processing.storage import LocalSource, open_output, open_source
 from processing.storage.base import RETIRED_SUFFIX
+from tests import test_s3
 
 
 @dataclass
@@ -146,3 +148,31 @@ def test_unrendered_rejected_recent_or_kept_forever_originals_stay(
     assert not list(campaign.uploads.glob(f"*{RETIRED_SUFFIX}"))
     with caplog.at_level(logging.INFO):
         assert not [r for r in caplog.records if r.name == "processing.retention"]
+
+
+# ------------------------------------------------------------------ s3:// uploads
+
+s3_server = test_s3.s3_server  # the moto server process, started once per session
+s3 = test_s3.s3
+
+
+def test_a_bucket_original_is_deleted_and_served_from_its_render_by_another_worker(
+    s3: Any, tmp_path: Path
+) -> None:
+    test_s3._seed(s3, tmp_path / "media", 1)
+    cfg = load_config(test_s3._config(tmp_path))
+    source = open_source(test_s3.UPLOADS, ignore=cfg.ingest.ignore, cfg=cfg)
+    dest = open_output(test_s3.RENDERS, cfg)
+    (first,) = process_batch(source, dest, cfg)
+    assert first.status == "accepted" and "2027/clip0.mp4" in test_s3._objects(s3, "uploads")
+
+    staged = Campaign(tmp_path / "unused", dest.root, cfg)
+    staged.age(first.id, 31)
+    process_batch(source, open_output(test_s3.RENDERS, cfg), cfg)
+    left = set(test_s3._objects(s3, "uploads"))
+    assert left == {"2027/clip0.json", f"2027/clip0.mp4{RETIRED_SUFFIX}"}
+
+    other = load_config(test_s3._config(tmp_path, staging="other-worker"))
+    (again,) = process_batch(source, open_output(test_s3.RENDERS, other), other)
+    assert (again.status, again.cached, again.original_deleted) == ("accepted", True, True)
+    assert test_s3._report(s3)["submissions"][0]["status"] == "accepted"
