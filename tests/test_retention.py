@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 import mediagen as mg
+from processing import retention
 from processing.config import Config, load_config
 from processing.pipeline import process_batch
 from processing.report import Entry
-from processing.storage import LocalSource, open_output, open_source
+from processing.storage import LocalOutput, LocalSource, open_output, open_source
 from processing.storage.base import RETIRED_SUFFIX
 from tests import test_s3
 
@@ -148,6 +149,24 @@ def test_unrendered_rejected_recent_or_kept_forever_originals_stay(
     assert not list(campaign.uploads.glob(f"*{RETIRED_SUFFIX}"))
     with caplog.at_level(logging.INFO):
         assert not [r for r in caplog.records if r.name == "processing.retention"]
+
+
+def test_a_file_replaced_under_the_same_name_is_not_deleted(
+    campaign: Campaign, rendered: tuple[Path, Path, str]
+) -> None:
+    sid = rendered[2]
+    campaign.age(sid, 31)
+    report = json.loads((campaign.out / "report.json").read_text("utf-8"))
+    entries = [Entry.from_dict(e) for e in report["submissions"]]
+    original = (campaign.uploads / "ada.mp4").read_bytes()
+    (campaign.uploads / "ada.mp4").write_bytes(original[:-1] + b"!")  # a new upload, same name
+    source, dest = LocalSource(campaign.uploads), LocalOutput(campaign.out)
+    assert retention.sweep(source, dest, campaign.cfg, entries) == []
+    assert (campaign.uploads / "ada.mp4").is_file()
+
+    (campaign.uploads / "ada.mp4").write_bytes(original)
+    assert retention.sweep(source, dest, campaign.cfg, entries) == [sid]
+    assert not (campaign.uploads / "ada.mp4").exists()
 
 
 # ------------------------------------------------------------------ s3:// uploads

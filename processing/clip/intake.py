@@ -228,6 +228,8 @@ def published_key(sub: Submission, cfg: Config) -> str:
         "warnings": sub.warnings,
         "config": asdict(cfg) | {"source_file": None},
     }
+    if sub.retired:  # only then, so the keys of every other submission stay as they were
+        parts["retired"] = True
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
