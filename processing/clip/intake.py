@@ -221,7 +221,7 @@ def published_key(sub: Submission, cfg: Config) -> str:
     language), ``require_consent`` and every other setting: a cached result
     keyed on it is never reused after any of them changes.
     """
-    parts = {
+    parts: dict[str, Any] = {
         "render": render_key(sub, cfg),
         "sidecar": sub.sidecar.as_dict(),
         "copies": [c.as_dict() for c in sub.copies],
