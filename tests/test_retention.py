@@ -169,6 +169,30 @@ def test_a_file_replaced_under_the_same_name_is_not_deleted(
     assert not (campaign.uploads / "ada.mp4").exists()
 
 
+def test_the_process_flow_sweeps_and_its_cache_keeps_the_clip(
+    campaign: Campaign, rendered: tuple[Path, Path, str], prefect_server: str
+) -> None:
+    from flows.campaign import process_submissions
+    from flows.params import BatchParams
+
+    sid = rendered[2]
+    params = BatchParams(source=str(campaign.uploads), out=str(campaign.out))
+    process_submissions(params)  # fills the task cache while the original is there
+    campaign.age(sid, 31)
+    process_submissions(params)
+    assert not (campaign.uploads / "ada.mp4").exists()
+    assert (campaign.uploads / "ada.json").is_file()
+    for _ in range(2):  # the retired submission, then from the task cache
+        entries = {e.source: e for e in process_submissions(params)}
+        assert (entries["ada.mp4"].status, entries["ada.mp4"].original_deleted) == (
+            "accepted",
+            True,
+        )
+    campaign.sidecar("ada", consent=True, name="Ada", anonymize=True)
+    entry = {e.source: e for e in process_submissions(params)}["ada.mp4"]
+    assert (entry.status, entry.code) == ("excluded", "original_deleted")
+
+
 # ------------------------------------------------------------------ s3:// uploads
 
 s3_server = test_s3.s3_server  # the moto server process, started once per session
