@@ -171,6 +171,8 @@ class Upload:
     consent_version: str
     abandoned_days: int
     presign_seconds: int
+    keep_originals_days: int
+    """Days an original upload is kept after its clip was rendered; 0 keeps it forever."""
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ def _upload_problems(up: Upload) -> list[str]:
         )
     if up.abandoned_days < 1:
         problems.append("upload.abandoned_days must be at least 1")
+    if up.keep_originals_days < 0:
+        problems.append("upload.keep_originals_days must be 0 (keep forever) or more")
     if not 60 <= up.presign_seconds <= 3600:
         problems.append("upload.presign_seconds must be between 60 and 3600")
     return problems

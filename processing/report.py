@@ -52,6 +52,12 @@ class Entry:
     seconds: float | None = None
     rendered_by: str | None = None
     """``host:pid`` of the process that rendered the clip."""
+    rendered_at: str | None = None
+    """When the clip was rendered (UTC, ISO 8601): originals are kept for
+    ``upload.keep_originals_days`` after it (:mod:`processing.retention`)."""
+    original_deleted: bool = False
+    """The upload's original was deleted (retention): the clip can only be reused, never
+    rendered again."""
     cached: bool = False
     flags: dict[str, dict[str, Any]] | None = None
     """Quality flags of the rendered clip (see ``processing.quality``): flag name →

@@ -1,7 +1,8 @@
 """The steps that end a command, written once for the CLI and the flows.
 
 * :func:`finish_batch`: after the last clip of ``reel process`` (and the
-  process flow): cross-clip flags, ``report.json``, the review page.
+  process flow): cross-clip flags, the retention sweep of old originals,
+  ``report.json``, the review page.
 * :func:`compile_campaign`: ``reel compile`` and the compilation flow: fetch,
   settle the order, build, rebuild the page, publish.
 * :func:`review_page`: every run that changes the report or the decisions
@@ -17,30 +18,40 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from . import compilation_set, freshness, publish, quality, state
+from . import compilation_set, freshness, publish, quality, retention, state
 from .assemble import compile_remembrance, select_clips
 from .config import Config
 from .decisions import compile_order
 from .freshness import Staleness
 from .report import Entry, write_report
 from .review import PAGE, build_review
-from .storage import LocalOutput, Output
+from .storage import LocalOutput, Output, Source
 from .timeline import Compilation
 
 log = logging.getLogger(__name__)
 
 
 def finish_batch(
-    out: Path, source_uri: str, cfg: Config, entries: list[Entry], *, dest: Output | None = None
+    out: Path,
+    source_uri: str,
+    cfg: Config,
+    entries: list[Entry],
+    *,
+    dest: Output | None = None,
+    source: Source | None = None,
 ) -> Path:
-    """What follows the last clip: cross-clip flags, report.json, the review page.
+    """What follows the last clip: cross-clip flags, the retention sweep, report.json, the page.
 
     For a remote ``dest`` the clips the page shows are fetched first, the page
     links them with presigned URLs, and ``report.json`` is published last.
+    With ``source``, originals past ``upload.keep_originals_days`` are deleted
+    (:func:`retention.sweep`) and their entries say so.
     """
     quality.mark_duplicates(entries, cfg.quality)
     dest = dest or LocalOutput(out)
     publish.stage_for_review(dest, entries)
+    if source is not None:
+        retention.sweep(source, dest, cfg, entries)
     path = write_report(out, source_uri, cfg, entries)
     review_page(dest)
     publish.publish_results(dest, PAGE)

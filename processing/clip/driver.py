@@ -20,6 +20,7 @@ from ..consent import apply_consent, withdraw, withdrawn
 from ..errors import FFmpegError, Rejection
 from ..fsutil import remove_orphaned_parts
 from ..report import Entry
+from ..retention import unservable
 from ..reuse import reusable_record
 from ..sequences import finish_batch
 from ..storage import LocalOutput, Output, Source, StorageError
@@ -67,6 +68,8 @@ def process_submission(
     cached = _reuse(sub, files, rkey, dest, cfg)
     if cached is not None:
         return cached
+    if sub.retired:  # no original left to render from
+        return unservable(sub, files, dest)
     with slot():
         try:
             entry = _render(sub, source, files, cfg, workdir, on_progress, rkey)
@@ -163,7 +166,7 @@ def _process_locked(
         entries.append(entry)
         if progress:
             progress.clip_finished(entry)
-    finish_batch(out, source.uri, cfg, entries, dest=dest)
+    finish_batch(out, source.uri, cfg, entries, dest=dest, source=source)
     return entries
 
 

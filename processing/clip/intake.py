@@ -22,6 +22,7 @@ from ..captions import CaptionSpec, shorten
 from ..config import Config
 from ..errors import Rejection
 from ..report import Entry
+from ..retention import retired_uploads
 from ..sidecar import UNREADABLE, Sidecar, parse_sidecar
 from ..storage import Source, Upload, display_key
 
@@ -54,6 +55,8 @@ class Submission:
     warnings: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     copies: list[Copy] = field(default_factory=list)
+    retired: bool = False
+    """No original is left (retention deleted it): only its existing render can serve it."""
 
     @property
     def key(self) -> str:
@@ -72,6 +75,7 @@ class Submission:
             "anonymize": sc.anonymize,
             "duplicates": list(self.duplicates),
             "copies": [c.as_dict() for c in self.copies],
+            "original_deleted": self.retired,
         }
 
     def rejected(self, code: str, reason: str) -> Entry:
@@ -117,9 +121,13 @@ def identify(
 ) -> tuple[list[Submission], list[Entry]]:
     """Hash every upload; fold identical bytes into one submission, merging their sidecars.
 
+    Originals deleted by retention come back from their markers as submissions
+    marked ``retired`` (only their existing render can serve them).
+
     Returns:
         The submissions to process, and entries for uploads refused outright.
     """
+    uploads = list(uploads)
     found: dict[str, list[tuple[Upload, Copy]]] = {}
     refused: list[Entry] = []
     for upload in uploads:
@@ -137,7 +145,12 @@ def identify(
         found.setdefault(submission_id(digest), []).append(
             (upload, Copy(key, sidecar, tuple(warnings)))
         )
-    return [_submission(sid, group) for sid, group in found.items()], refused
+    live = set(found)  # a submission with any original left renders as usual
+    for sid, upload in retired_uploads(source, uploads).items():
+        sidecar, warnings = _read_sidecar(source, upload, cfg)
+        copy = Copy(display_key(upload.key), sidecar, tuple(warnings))
+        found.setdefault(sid, []).append((upload, copy))
+    return [_submission(sid, group, sid not in live) for sid, group in found.items()], refused
 
 
 def _refused(rid: str, key: str, code: str, reason: str, upload: Upload) -> Entry:
@@ -146,7 +159,7 @@ def _refused(rid: str, key: str, code: str, reason: str, upload: Upload) -> Entr
     return Entry(id=rid, source=key, status="rejected", reason=reason, code=code, submitted_at=at)
 
 
-def _submission(sid: str, group: list[tuple[Upload, Copy]]) -> Submission:
+def _submission(sid: str, group: list[tuple[Upload, Copy]], retired: bool) -> Submission:
     copies = [c for _, c in group]
     merged = merge(copies)
     warnings = list(copies[0].warnings)
@@ -161,6 +174,7 @@ def _submission(sid: str, group: list[tuple[Upload, Copy]]) -> Submission:
         warnings,
         duplicates=[c.key for c in copies[1:]],
         copies=copies,
+        retired=retired,
     )
 
 
@@ -207,13 +221,15 @@ def published_key(sub: Submission, cfg: Config) -> str:
     language), ``require_consent`` and every other setting: a cached result
     keyed on it is never reused after any of them changes.
     """
-    parts = {
+    parts: dict[str, Any] = {
         "render": render_key(sub, cfg),
         "sidecar": sub.sidecar.as_dict(),
         "copies": [c.as_dict() for c in sub.copies],
         "warnings": sub.warnings,
         "config": asdict(cfg) | {"source_file": None},
     }
+    if sub.retired:  # only then, so the keys of every other submission stay as they were
+        parts["retired"] = True
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

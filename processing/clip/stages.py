@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import quality
@@ -234,6 +235,7 @@ def entry(
         },
         seconds=round(time.monotonic() - started, 2),
         rendered_by=f"{socket.gethostname()}:{os.getpid()}",
+        rendered_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )  # fmt: skip
     quality.record(made, measured.values, cfg, content=measured.content, seconds=measured.seconds)
     return made

@@ -43,10 +43,31 @@ class Upload:
     """Set when the source refuses to open this entry (for example a symlink)."""
 
 
+#: Written beside a sidecar when the original upload ``<key>`` is deleted (retention):
+#: ``<key>`` + this suffix. It ends in ``.json``, so no source lists it as an upload.
+RETIRED_SUFFIX = ".reel-retired.json"
+
+
 class Source(abc.ABC):
-    """A collection of uploads. Sources are read-only: originals are never changed."""
+    """A collection of uploads. Originals are never changed; retention may delete them whole."""
 
     uri: str
+
+    def retired(self, max_bytes: int) -> dict[str, bytes]:
+        """Every retirement marker: the deleted original's key -> the marker's first bytes."""
+        return {}
+
+    def retire(self, upload: Upload, marker: bytes) -> None:
+        """Write ``upload``'s retirement marker (complete or not at all), then delete the upload.
+
+        The sidecar stays. The marker goes first: a run that stops in between
+        leaves the original with a marker, which intake ignores while the
+        original is there.
+
+        Raises:
+            StorageError: This source cannot delete uploads.
+        """
+        raise StorageError(f"{self.uri}: this source cannot delete uploads")
 
     @abc.abstractmethod
     def list_uploads(self) -> list[Upload]:

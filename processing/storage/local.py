@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .base import Output, Source, StorageError, Upload
+from ..fsutil import atomic_output
+from .base import RETIRED_SUFFIX, Output, Source, StorageError, Upload
 
 
 class LocalSource(Source):
@@ -73,6 +74,25 @@ class LocalSource(Source):
     @contextlib.contextmanager
     def local_copy(self, upload: Upload, workdir: Path) -> Iterator[Path]:
         yield self.root / upload.key
+
+    def retired(self, max_bytes: int) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                path = Path(dirpath) / name
+                if not name.endswith(RETIRED_SUFFIX) or path.is_symlink():
+                    continue
+                rel = path.relative_to(self.root).as_posix()
+                with path.open("rb") as fh:
+                    found[rel[: -len(RETIRED_SUFFIX)]] = fh.read(max_bytes + 1)
+        return found
+
+    def retire(self, upload: Upload, marker: bytes) -> None:
+        path = self.root / upload.key
+        with atomic_output(path.with_name(path.name + RETIRED_SUFFIX)) as tmp:
+            tmp.write_bytes(marker)
+        path.unlink(missing_ok=True)
 
 
 class LocalOutput(Output):

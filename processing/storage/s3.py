@@ -31,7 +31,7 @@ from s3transfer.exceptions import S3DownloadFailedError
 
 from ..errors import Rejection
 from ..fsutil import atomic_output, sha256_file
-from .base import Output, Source, Upload
+from .base import RETIRED_SUFFIX, Output, Source, Upload
 from .s3client import (
     S3Settings,
     download,
@@ -104,7 +104,8 @@ class _Client:
 class S3Source(_Client, Source):
     """Every object under ``s3://bucket/prefix`` that is not ignored and not a sidecar.
 
-    The source is read-only: nothing is ever written to or deleted from it.
+    Originals are never changed; retention (:mod:`processing.retention`) deletes
+    one whole, after writing its marker.
     """
 
     def __init__(
@@ -211,6 +212,37 @@ class S3Source(_Client, Source):
             yield path
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def retired(self, max_bytes: int) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        with translated("listing", self.uri):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            keys = [
+                obj["Key"]
+                for page in pages
+                for obj in page.get("Contents", [])
+                if obj["Key"].endswith(RETIRED_SUFFIX)
+                and not _in_hidden_folder(obj["Key"][len(self.prefix) :])
+            ]
+        for key in keys:
+            with translated("reading a retirement marker", shown(f"s3://{self.bucket}/{key}")):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+                found[key[len(self.prefix) : -len(RETIRED_SUFFIX)]] = body.read(max_bytes + 1)
+        return found
+
+    def retire(self, upload: Upload, marker: bytes) -> None:
+        key = self.prefix + upload.key
+        with translated("deleting the original", self.where(upload.key)):
+            # A PUT is atomic: the marker is whole before the original goes.
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key + RETIRED_SUFFIX,
+                Body=marker,
+                ContentType="application/json",
+            )
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def _get_args(self, upload: Upload) -> dict[str, Any]:
         args = {"Bucket": self.bucket, "Key": self.prefix + upload.key}
