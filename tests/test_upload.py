@@ -106,6 +106,7 @@ def test_cut_connection_resumes_and_sidecar_holds_what_was_entered(
     given = datetime.now(UTC).replace(microsecond=0)
     page.goto(f"http://127.0.0.1:{proxy.port}/?lang=ru")
     assert "Отправьте своё видео" in page.inner_text("h1")
+    assert "мы удаляем его через 30 дн." in page.inner_text("body")  # upload.keep_originals_days
     _fill(page, video, name="Алия  Б.", message="Мы помним.\nМы с вами.", language="ce",
           consent=True, anonymize=True)  # fmt: skip
     page.click("#send")
@@ -171,6 +172,7 @@ def test_refusals_are_clear_and_store_nothing(site: Site, browser: Any, tmp_path
     page = _phone(browser)
     page.goto(site.url + "/?lang=en")
     texts = load_config(site.config).upload_text["en"]
+    assert "we delete it 30 days after your clip is made" in page.inner_text("body")
 
     big = tmp_path / "big.mp4"  # a real container header, 1.5 MiB: over upload.max_mb = 1
     big.write_bytes(_clip(tmp_path, "head.mp4").read_bytes()[:64] + b"\0" * (3 << 19))

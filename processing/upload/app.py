@@ -120,7 +120,11 @@ class UploadSite:
 
     async def index(self, request: Request) -> Response:
         lang = self.lang(request)
-        sizes = {"max_bytes": self.max_bytes, "chunk_bytes": self.cfg.upload.chunk_kb * 1024}
+        sizes = {
+            "max_bytes": self.max_bytes,
+            "chunk_bytes": self.cfg.upload.chunk_kb * 1024,
+            "keep_days": self.cfg.upload.keep_originals_days,
+        }
         return self.html(
             request,
             lambda tok: page.upload_page(self.texts[lang], lang, self.langs, tok, sizes, self.mode),

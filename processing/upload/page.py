@@ -46,12 +46,17 @@ SCRIPTS = {
 }
 
 
+def _original_deleted(text: str, days: int) -> str:
+    """When the original upload (GPS and device tags included) is deleted; nothing if never."""
+    return f"<p class=privacy>{text.replace('{days}', str(days))}</p>" if days > 0 else ""
+
+
 def upload_page(
     t: dict[str, str],
     lang: str,
     langs: dict[str, str],
     token: str,
-    cfg: dict[str, int],
+    cfg: dict[str, int],  # max_bytes, chunk_bytes, keep_days
     mode: str = "folder",
 ) -> str:
     """The contributor's page in ``lang`` (``t`` its texts), carrying the CSRF ``token``.
@@ -68,6 +73,7 @@ def upload_page(
         _head(lang, t["title"])
         + _switcher(lang, langs, "/")
         + f"<h1>{e['title']}</h1><p>{e['intro']}</p><p class=privacy>{e['privacy']}</p>"
+        + _original_deleted(e["original_deleted"], cfg.get("keep_days", 0))
         + f'<form id="upload" data-csrf="{escape(token)}" data-max="{cfg["max_bytes"]}"'
         f' data-mode="{escape(mode)}"'
         f' data-chunk="{cfg["chunk_bytes"]}" data-sending="{e["sending"]}"'
