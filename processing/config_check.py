@@ -30,10 +30,10 @@ from .config import (
     Storage,
     Upload,
     _build,
-    _coerce,
     _merge,
     default_toml,
 )
+from .config_texts import coerce
 from .errors import ConfigError, FFmpegError
 
 #: x264 presets whose clips pass their own output check (H.264 High), fastest first;
@@ -264,7 +264,7 @@ def _key_problems(
                 problems.append(f"unknown key {section}.{key}{hint}")
                 continue
             try:
-                _coerce(f"{section}.{key}", value, types[key])
+                coerce(f"{section}.{key}", value, types[key])
             except ConfigError as exc:
                 problems.append(str(exc))
                 continue
