@@ -57,24 +57,8 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
     # ffprobe reads and any EXIF or XMP block in the file's bytes.
     problems += scrub_check(path, parse(path, data), ())
 
-    # Every segment's loudness in the result, from one pass of the meter. With
-    # crossfades the ends fade in and out: the window between the fades is
-    # compared with the same window of the segment itself.
-    fade = cfg.compilation.crossfade_seconds
-    audible = [seg for seg in comp.segments if not seg.silent]
-    windows = [(seg.start + fade, seg.duration - 2 * fade) for seg in audible]
-    loudness = []
-    measured_all = windows_loudness(path, windows, timeout=cfg.limits.timeout_for(expected))
-    for seg, measured in zip(audible, measured_all, strict=True):
-        if fade > 0:
-            expected_i = segment_loudness(seg.path, fade, seg.duration - 2 * fade)
-        else:
-            expected_i = _expected_level(seg, cfg)
-        loudness.append({"id": seg.id, "integrated": round(measured, 2)})
-        if abs(measured - expected_i) > LOUDNESS_TOLERANCE_LU:
-            problems.append(
-                f"segment {seg.label!r} at {seg.start:.1f} s measures {measured:.1f} LUFS"
-            )
+    loudness, loud_problems = _loudness_problems(path, comp, cfg)
+    problems += loud_problems
     if problems:
         raise CheckFailed(
             "The compilation failed its checks and was not published: " + "; ".join(problems)
@@ -88,6 +72,32 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
         "scrub_check": "passed",
         "passed": True,
     }
+
+
+def _loudness_problems(
+    path: Path, comp: Compilation, cfg: Config
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each audible segment's loudness in ``path``, and a line for each one that is off."""
+    # Every segment's loudness in the result, from one pass of the meter. With
+    # crossfades the ends fade in and out: the window between the fades is
+    # compared with the same window of the segment itself.
+    fade = cfg.compilation.crossfade_seconds
+    audible = [seg for seg in comp.segments if not seg.silent]
+    windows = [(seg.start + fade, seg.duration - 2 * fade) for seg in audible]
+    loudness: list[dict[str, Any]] = []
+    problems: list[str] = []
+    measured_all = windows_loudness(path, windows, timeout=cfg.limits.timeout_for(comp.duration))
+    for seg, measured in zip(audible, measured_all, strict=True):
+        if fade > 0:
+            expected_i = segment_loudness(seg.path, fade, seg.duration - 2 * fade)
+        else:
+            expected_i = _expected_level(seg, cfg)
+        loudness.append({"id": seg.id, "integrated": round(measured, 2)})
+        if abs(measured - expected_i) > LOUDNESS_TOLERANCE_LU:
+            problems.append(
+                f"segment {seg.label!r} at {seg.start:.1f} s measures {measured:.1f} LUFS"
+            )
+    return loudness, problems
 
 
 def _expected_level(seg: Segment, cfg: Config) -> float:

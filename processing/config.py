@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .config_texts import CardText as CardText
+from .config_texts import card_texts, coerce, upload_texts
 from .errors import ConfigError
 
 #: Bump when a change to the pipeline changes its output for the same settings,
@@ -191,26 +193,6 @@ class Social:
 
 
 @dataclass(frozen=True)
-class CardText:
-    """What the title and end cards say in one language."""
-
-    title: str
-    subtitle: str
-    end_title: str
-    end_lines: tuple[str, ...]
-    title_chapter: str
-    end_chapter: str
-    anonymous: str
-    hashtag_line: str
-    remembrance_line: str
-    petition_call: str
-    petition_link: str
-    donate_line: str
-    donate_link: str
-    part_label: str
-
-
-@dataclass(frozen=True)
 class Links:
     """Where staff and editors open what a run made, over http(s) (see ``[links]``)."""
 
@@ -354,25 +336,13 @@ def _build(data: dict[str, Any], path: Path | None, validate: bool = True) -> Co
         values = {}
         for f in fields(cls):
             value = data[name][f.name]
-            values[f.name] = _coerce(f"{name}.{f.name}", value, str(f.type))
+            values[f.name] = coerce(f"{name}.{f.name}", value, str(f.type))
         built[name] = cls(**values)
-    cards = {}
-    for lang, text in data["cards"].items():
-        missing = [f.name for f in fields(CardText) if f.name not in text]
-        unknown = [k for k in text if k not in {f.name for f in fields(CardText)}]
-        if missing or unknown:
-            raise ConfigError(
-                f"[cards.{lang}]: missing {', '.join(missing) or 'nothing'}; "
-                f"unknown {', '.join(unknown) or 'nothing'}"
-            )
-        cards[lang] = CardText(
-            **{
-                f.name: _coerce(f"cards.{lang}.{f.name}", text[f.name], str(f.type))
-                for f in fields(CardText)
-            }
-        )
     cfg = Config(
-        **built, cards=cards, source_file=path, upload_text=_upload_text(data["upload_text"])
+        **built,
+        cards=card_texts(data["cards"]),
+        source_file=path,
+        upload_text=upload_texts(data["upload_text"]),
     )
     from .config_check import value_problems  # it reads Config: imported here, not at the top
 
@@ -380,39 +350,3 @@ def _build(data: dict[str, Any], path: Path | None, validate: bool = True) -> Co
     if problems:
         raise ConfigError("; ".join(problems))
     return cfg
-
-
-def _upload_text(tables: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Every ``[upload_text.<lang>]`` with exactly the keys of the English one, all text."""
-    keys = set(tables["en"])
-    for lang, text in tables.items():
-        missing, unknown = keys - set(text), set(text) - keys
-        if missing or unknown:
-            raise ConfigError(
-                f"[upload_text.{lang}]: missing {', '.join(sorted(missing)) or 'nothing'}; "
-                f"unknown {', '.join(sorted(unknown)) or 'nothing'}"
-            )
-        for key, value in text.items():
-            _coerce(f"upload_text.{lang}.{key}", value, "str")
-    return {lang: dict(text) for lang, text in tables.items()}
-
-
-def _coerce(key: str, value: Any, type_name: str) -> Any:
-    ok: bool
-    if type_name == "bool":
-        ok = isinstance(value, bool)
-    elif type_name == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif type_name == "float":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif type_name == "str":
-        ok = isinstance(value, str)
-    elif type_name.startswith("tuple"):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        value = tuple(value) if ok else value
-    else:  # pragma: no cover - a new field type needs a branch here
-        raise AssertionError(f"no coercion for {type_name}")
-    if not ok:
-        raise ConfigError(f"{key} must be a {type_name}, got {value!r}")
-    return value

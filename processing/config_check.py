@@ -20,16 +20,20 @@ from typing import Any
 
 from .config import (
     _SECTIONS,
+    Anonymize,
     Config,
     Links,
+    Output,
+    Quality,
     Schedules,
     Social,
+    Storage,
     Upload,
     _build,
-    _coerce,
     _merge,
     default_toml,
 )
+from .config_texts import coerce
 from .errors import ConfigError, FFmpegError
 
 #: x264 presets whose clips pass their own output check (H.264 High), fastest first;
@@ -40,7 +44,31 @@ X264_PRESETS = ("superfast", "veryfast", "faster", "fast", "medium", "slow", "sl
 
 def value_problems(cfg: Config) -> list[str]:
     """One line per setting of ``cfg`` that is out of range or not a valid choice."""
-    o, lim, loud = cfg.output, cfg.limits, cfg.loudness
+    lim, loud = cfg.limits, cfg.loudness
+    problems = _output_problems(cfg.output)
+    if lim.over_max not in ("trim", "reject"):
+        problems.append('limits.over_max must be "trim" or "reject"')
+    problems += _anonymize_problems(cfg.anonymize)
+    if not 0 < lim.min_duration < lim.max_duration:
+        problems.append("limits.min_duration must be positive and below limits.max_duration")
+    if loud.target_tp >= 0 or loud.target_i >= 0:
+        problems.append("loudness.target_i and loudness.target_tp must be negative")
+    problems += _quality_problems(cfg.quality) + _storage_problems(cfg.storage)
+    orch = cfg.orchestration
+    if orch.lock_wait_seconds < 0 or orch.lease_seconds < 10:
+        problems.append(
+            "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
+        )
+    if cfg.compilation.language not in cfg.cards:
+        problems.append(
+            f"compilation.language {cfg.compilation.language!r} has no [cards."
+            f"{cfg.compilation.language}] table (have: {', '.join(sorted(cfg.cards))})"
+        )
+    problems += _social_problems(cfg.social) + _upload_problems(cfg.upload)
+    return problems + _schedule_problems(cfg.schedules) + _link_problems(cfg.links)
+
+
+def _output_problems(o: Output) -> list[str]:
     problems: list[str] = []
     if o.width % 2 or o.height % 2 or not (16 <= o.width <= 7680 and 16 <= o.height <= 4320):
         problems.append("output.width and output.height must be even and between 16 and 7680x4320")
@@ -57,9 +85,11 @@ def value_problems(cfg: Config) -> list[str]:
         problems.append("output.x264_preset ultrafast makes H.264 Baseline, not High")
     elif o.x264_preset not in X264_PRESETS:
         problems.append(f"output.x264_preset must be one of {', '.join(X264_PRESETS)}")
-    if lim.over_max not in ("trim", "reject"):
-        problems.append('limits.over_max must be "trim" or "reject"')
-    anon = cfg.anonymize
+    return problems
+
+
+def _anonymize_problems(anon: Anonymize) -> list[str]:
+    problems: list[str] = []
     if not (160 <= anon.analysis_width <= 1920 and 1 <= anon.detect_every <= 30):
         problems.append("anonymize.analysis_width must be 160-1920, detect_every 1-30")
     if anon.coverage not in ("clip", "track") or anon.no_face not in ("blur_all", "reject"):
@@ -72,11 +102,11 @@ def value_problems(cfg: Config) -> list[str]:
         problems.append("anonymize.min_score must be between 0.1 and 0.9")
     if not 0.5 <= anon.voice_pitch <= 2 or anon.voice_pitch == 1:
         problems.append("anonymize.voice_pitch must be between 0.5 and 2, and not 1")
-    if not 0 < lim.min_duration < lim.max_duration:
-        problems.append("limits.min_duration must be positive and below limits.max_duration")
-    if loud.target_tp >= 0 or loud.target_i >= 0:
-        problems.append("loudness.target_i and loudness.target_tp must be negative")
-    q = cfg.quality
+    return problems
+
+
+def _quality_problems(q: Quality) -> list[str]:
+    problems: list[str] = []
     shares = (q.dark_luma, q.silent_fraction, q.freeze_noise, q.black_luma, q.black_pixels,
               q.face_fraction, q.duplicate_fraction)  # fmt: skip
     if not all(0 <= v <= 1 for v in shares) or not 0 <= q.duplicate_bits <= 64:
@@ -84,7 +114,11 @@ def value_problems(cfg: Config) -> list[str]:
             "quality: luma, fractions and freeze_noise must be between 0 and 1, "
             "duplicate_bits between 0 and 64"
         )
-    st = cfg.storage
+    return problems
+
+
+def _storage_problems(st: Storage) -> list[str]:
+    problems: list[str] = []
     if not 1 <= st.presign_seconds <= 604800:
         problems.append(
             "storage.presign_seconds must be between 1 and 604800 (7 days, the longest an "
@@ -97,18 +131,7 @@ def value_problems(cfg: Config) -> list[str]:
             "storage.multipart_mb must be at least 5 (the S3 minimum part size) and the "
             "timeouts positive"
         )
-    orch = cfg.orchestration
-    if orch.lock_wait_seconds < 0 or orch.lease_seconds < 10:
-        problems.append(
-            "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
-        )
-    if cfg.compilation.language not in cfg.cards:
-        problems.append(
-            f"compilation.language {cfg.compilation.language!r} has no [cards."
-            f"{cfg.compilation.language}] table (have: {', '.join(sorted(cfg.cards))})"
-        )
-    problems += _social_problems(cfg.social) + _upload_problems(cfg.upload)
-    return problems + _schedule_problems(cfg.schedules) + _link_problems(cfg.links)
+    return problems
 
 
 def _social_problems(so: Social) -> list[str]:
@@ -243,7 +266,7 @@ def _key_problems(
                 problems.append(f"unknown key {section}.{key}{hint}")
                 continue
             try:
-                _coerce(f"{section}.{key}", value, types[key])
+                coerce(f"{section}.{key}", value, types[key])
             except ConfigError as exc:
                 problems.append(str(exc))
                 continue

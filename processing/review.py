@@ -118,11 +118,7 @@ def render_review(
     refused = [s for s in subs if s not in rendered]
     pictures = {s["id"]: _pictures(out, s, frame, url, inline_images) for s in rendered}
     prune_pictures(out / MEDIA, {_thumb_key(out, s) for s in rendered})
-    try:
-        decisions = load_decisions(out)
-    except DecisionsError as exc:
-        log.warning("review page: ignoring decisions: %s", exc)
-        decisions = None
+    decisions = _decisions_or_none(out)
 
     media_urls = [url(str(s["output"])) for s in rendered]
     manifest = review_compilation.read_for_page(out, report)
@@ -141,28 +137,51 @@ def render_review(
                 manifest, url, names, in_app=isinstance(frame_shell, AppShell)
             ),
             _order_section(),
-            _section(
-                "review",
-                f"Rendered clips ({len(rendered)})",
-                [card(s, pictures[s["id"]], url, names) for s in rendered],
-                "No rendered clips yet.",
-            ),
-            _section(
-                "rejected",
-                f"Rejected by the pipeline ({len(refused)})",
-                [rejected_card(s) for s in refused],
-                "No submission was rejected.",
-            ),
-            _section(
-                "withdrawn",
-                f"Consent withdrawn ({len(withdrawn)})",
-                [rejected_card(s) for s in withdrawn],
-                "No contributor withdrew consent.",
-            ),
+            *_clip_sections(rendered, refused, withdrawn, pictures, url, names),
             "</main>",
         ]
     )
     return frame_shell.document(body, data, media_urls, image_urls)
+
+
+def _decisions_or_none(out: Path) -> Decisions | None:
+    """The editors' decisions in ``out``; unreadable ones are logged and left out of the page."""
+    try:
+        return load_decisions(out)
+    except DecisionsError as exc:
+        log.warning("review page: ignoring decisions: %s", exc)
+        return None
+
+
+def _clip_sections(
+    rendered: list[dict[str, Any]],
+    refused: list[dict[str, Any]],
+    withdrawn: list[dict[str, Any]],
+    pictures: dict[str, dict[str, str]],
+    url: UrlFor,
+    names: dict[str, str],
+) -> list[str]:
+    """The rendered, rejected and consent-withdrawn sections of the page."""
+    return [
+        _section(
+            "review",
+            f"Rendered clips ({len(rendered)})",
+            [card(s, pictures[s["id"]], url, names) for s in rendered],
+            "No rendered clips yet.",
+        ),
+        _section(
+            "rejected",
+            f"Rejected by the pipeline ({len(refused)})",
+            [rejected_card(s) for s in refused],
+            "No submission was rejected.",
+        ),
+        _section(
+            "withdrawn",
+            f"Consent withdrawn ({len(withdrawn)})",
+            [rejected_card(s) for s in withdrawn],
+            "No contributor withdrew consent.",
+        ),
+    ]
 
 
 # --------------------------------------------------------------------- data

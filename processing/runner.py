@@ -31,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from . import children
 from .errors import FFmpegError, FFmpegInterrupted, FFmpegTimeout, ReelError
@@ -110,63 +111,88 @@ def _spawned(
     log.debug("running %s", line)
     with tempfile.TemporaryFile() as err_file:
         proc = children.start(cmd, stdin=stdin, stdout=stdout, stderr=err_file)
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-
-        timer = threading.Timer(timeout, expire) if timeout is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
         child = _Child(proc)
-        try:
-            yield child
-            if proc.stdin is not None:
-                # A dead ffmpeg closes the pipe; its exit status says why.
-                with contextlib.suppress(BrokenPipeError):
-                    proc.stdin.close()
-            proc.wait()
-        except BaseException:
-            children.kill(proc)
-            # A reader that stopped early (a face scan has its frames) still logs the command.
-            err_file.seek(0)
-            stopped = err_file.read().decode("utf-8", "replace")
-            _log(log_file, line, stopped, "stopped by the caller")
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-            children.forget(proc)
-        err_file.seek(0)
-        child.stderr = err_file.read().decode("utf-8", "replace")
+        with _deadline(proc, timeout) as expired:
+            try:
+                yield child
+                if proc.stdin is not None:
+                    # A dead ffmpeg closes the pipe; its exit status says why.
+                    with contextlib.suppress(BrokenPipeError):
+                        proc.stdin.close()
+                proc.wait()
+            except BaseException:
+                children.kill(proc)
+                # A reader that stopped early (a face scan has its frames) still logs the command.
+                _log(log_file, line, _read_all(err_file), "stopped by the caller")
+                raise
+            finally:
+                children.forget(proc)
+        child.stderr = _read_all(err_file)
 
     logged = _log(log_file, line, child.stderr, f"exit {proc.returncode}")
+    _raise_for_exit(cmd, line, proc.returncode, child.stderr, logged, expired.is_set(), timeout)
+
+
+def _read_all(err_file: IO[bytes]) -> str:
+    """Everything the process wrote to its stderr file so far, as text."""
+    err_file.seek(0)
+    return err_file.read().decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def _deadline(proc: subprocess.Popen[bytes], timeout: float | None) -> Iterator[threading.Event]:
+    """Kill ``proc`` once ``timeout`` seconds pass inside the block; the event says it did."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+    timer = threading.Timer(timeout, expire) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        yield expired
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _raise_for_exit(
+    cmd: list[str],
+    line: str,
+    returncode: int,
+    stderr: str,
+    logged: str,
+    expired: bool,
+    timeout: float | None,
+) -> None:
+    """Raise what a finished process's exit means (see :func:`_spawned`); nothing on success."""
     name = Path(cmd[0]).name
     tail = "\n".join(deque(logged.splitlines(), maxlen=STDERR_TAIL_LINES))
-    if expired.is_set():
+    if expired:
         raise FFmpegTimeout(
             f"{name} ran longer than its {timeout:.0f} s limit and was stopped",
             cmd,
-            proc.returncode,
+            returncode,
             tail,
         )
-    if (full := _out_of_space(proc.returncode, child.stderr, cmd)) is not None:
+    if (full := _out_of_space(returncode, stderr, cmd)) is not None:
         raise OSError(full, f"{os.strerror(full)}, said {name}")
-    if proc.returncode < 0:
+    if returncode < 0:
         # Killed from outside (a timeout kill is ours and was raised above).
-        sig = _signal_name(proc.returncode)
+        sig = _signal_name(returncode)
         raise FFmpegInterrupted(
             f"{name} was stopped from outside ({sig}) before it finished: the run was "
             "interrupted, the upload is not at fault; run again to continue",
             cmd,
             sig,
         )
-    if proc.returncode != 0:
+    if returncode != 0:
         raise FFmpegError(
-            f"{name} failed with exit status {proc.returncode}: {line}", cmd, proc.returncode, tail
+            f"{name} failed with exit status {returncode}: {line}", cmd, returncode, tail
         )
 
 

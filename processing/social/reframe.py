@@ -161,21 +161,37 @@ def plan_reframe(
     if seen and apart / seen >= settings.apart_share:
         return whole("fill", f"two people too far apart for one window in {apart} of {seen} looks")
     bounds = [0, *shots, scan.frames]
+    looked = [(look.frame, b) for look, b in zip(scan.looks, subjects, strict=True)]
+    planned = _shot_keys(looked, bounds, source, win, fps, settings)
+    if planned is None:
+        return whole("fill", "the face moves faster than social.max_pan_px allows")
+    keys, fixed = planned
+    why = f"window follows the face; {fixed} of {len(bounds) - 1} shots fixed"
+    return CropPath("crop", aspect, source, win, out, fps, scan.frames, tuple(keys), shots, why)
+
+
+def _shot_keys(
+    looked: list[tuple[int, Box | None]],
+    bounds: list[int],
+    source: tuple[int, int],
+    win: tuple[int, int],
+    fps: int,
+    settings: Social,
+) -> tuple[list[Key], int] | None:
+    """Window keys shot by shot and how many shots hold still; None if one cannot follow."""
     keys: list[Key] = []
     fixed = 0
-    looked = [(look.frame, b) for look, b in zip(scan.looks, subjects, strict=True)]
     for first, end in itertools.pairwise(bounds):
         track = [(f, b) for f, b in looked if first <= f < end and b is not None]
         axes = []
         for axis in (0, 1):
             path = _axis_path(track, first, end, axis, source, win, fps, settings)
             if path is None:
-                return whole("fill", "the face moves faster than social.max_pan_px allows")
+                return None
             axes.append(path)
         fixed += int(np.ptp(axes[0]) == 0 and np.ptp(axes[1]) == 0)
         keys += _keys(first, axes[0], axes[1])
-    why = f"window follows the face; {fixed} of {len(bounds) - 1} shots fixed"
-    return CropPath("crop", aspect, source, win, out, fps, scan.frames, tuple(keys), shots, why)
+    return keys, fixed
 
 
 def _subjects(

@@ -28,13 +28,14 @@ from starlette.routing import Route
 from ..config import Config
 from ..sidecar import MAX_TEXT, clean_text
 from ..storage.s3client import SCHEME, S3Settings
+from ..web.guard import SecurityHeaders
 from . import page
 from .guard import CSRF_COOKIE, CSRF_HEADER, HEADERS, Csrf, RateLimit, csp
 from .s3routes import S3Routes
 from .s3store import S3Store
 from .sniff import container
 from .store import FolderStore, UnknownLink
-from .tus import ASGIApp, Message, Receive, Scope, Send, TusGuard, tus_app
+from .tus import ASGIApp, Receive, Scope, Send, TusGuard, tus_app
 
 #: The page's files by the only names they are served under (no path from a request).
 STATIC = {
@@ -47,24 +48,6 @@ STATIC = {
 _MAX_FORM = 8192
 #: Seconds between two sweeps of abandoned uploads (:meth:`.store.FolderStore.sweep`).
 _SWEEP_EVERY = 600.0
-
-
-class Headers:
-    """Adds the security headers (:data:`.guard.HEADERS`) and ``no-store`` to every response."""
-
-    def __init__(self, app: ASGIApp, connect: str = ""):
-        self.app = app
-        self.headers = {**HEADERS, "content-security-policy": csp(connect)}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_with(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                extra = [(k.encode(), v.encode()) for k, v in self.headers.items()]
-                extra.append((b"cache-control", b"no-store"))
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        await self.app(scope, receive, send_with)
 
 
 class UploadSite:
@@ -249,7 +232,7 @@ def create_app(cfg: Config, target: str | Path | None = None) -> ASGIApp:
         routed = files if path == "/files" or path.startswith("/files/") else app
         await routed(scope, receive, send)
 
-    return Headers(dispatch)
+    return SecurityHeaders(dispatch, csp(), HEADERS)
 
 
 def _routes(site: UploadSite) -> list[Route]:
@@ -273,4 +256,4 @@ def _s3_app(site: UploadSite, store: S3Store) -> ASGIApp:
         ]
     )
     app.state.site = site
-    return Headers(app, connect=store.origin())
+    return SecurityHeaders(app, csp(store.origin()), HEADERS)

@@ -10,8 +10,9 @@
   no inline script or style), no referrer (the private link's token must not
   leak), no framing, no caching of pages.
 
-The review app has its own generic guards (``processing/web/``); these are kept
-small so the two can be merged.
+The review app's guards (``processing/web/guard.py``) are for signed-in
+editors; these are for anonymous visitors (no session to bind a token to). Both
+send their headers through the review app's ``SecurityHeaders`` middleware.
 """
 
 from __future__ import annotations
@@ -42,9 +43,8 @@ def csp(connect: str = "") -> str:
     )
 
 
-CSP = csp()
+#: Sent besides the CSP by :class:`processing.web.guard.SecurityHeaders`, with ``no-store``.
 HEADERS = {
-    "content-security-policy": CSP,
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",

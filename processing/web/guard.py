@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -212,23 +212,28 @@ def csp(media_sources: Iterable[str] = ()) -> str:
     )
 
 
+#: The review app's headers besides the CSP (the upload page passes its own).
+HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",  # no-referrer would make Origin "null"
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
 class SecurityHeaders:
-    """ASGI middleware: security headers on every response (errors included).
+    """ASGI middleware: ``policy`` and ``headers`` on every response (errors included).
 
     Pages and API answers are ``no-store``: they carry contributor names and
     decisions, which a shared computer's cache must not keep.
     """
 
-    def __init__(self, app: ASGIApp, policy: str):
+    def __init__(self, app: ASGIApp, policy: str, headers: Mapping[str, str] = HEADERS):
         self.app = app
-        self.headers = [
-            (b"content-security-policy", policy.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"same-origin"),  # no-referrer would make Origin "null"
-            (b"x-frame-options", b"DENY"),
-            (b"cross-origin-opener-policy", b"same-origin"),
-            (b"cross-origin-resource-policy", b"same-origin"),
-            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        self.headers = [(b"content-security-policy", policy.encode())] + [
+            (k.encode(), v.encode()) for k, v in headers.items()
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
