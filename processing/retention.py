@@ -12,7 +12,7 @@ On later runs intake turns each marker whose original is gone into a
 submission that only its existing render can serve (:func:`retired_uploads`):
 while the render key is the same, the clip is reused as before; when the clip
 would have to be rendered again (anonymity asked later, settings changed) it is
-excluded with :data:`GONE` (:func:`unservable`). A withdrawal
+excluded with :data:`GONE` (:func:`processing.clip.retired.unservable`). A withdrawal
 (``"consent": false``) still deletes every render (:mod:`processing.consent`).
 """
 
@@ -33,8 +33,6 @@ from .report import Entry
 from .storage import Output, Source, Upload, display_key
 
 if TYPE_CHECKING:
-    from .clip.files import ClipFiles
-    from .clip.intake import Submission
     from .config import Config
 
 log = logging.getLogger(__name__)
@@ -78,36 +76,6 @@ def _parse(raw: bytes) -> tuple[str, datetime] | None:
     if not isinstance(sid, str) or not _SID.match(sid):
         return None
     return sid, when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def unservable(sub: Submission, files: ClipFiles, dest: Output) -> Entry:
-    """The entry of a retired submission whose existing render no longer fits: excluded.
-
-    When the sidecar now asks for anonymity and the render is not anonymized,
-    that render is deleted too (here and in the store): it shows what the
-    contributor asked to hide.
-    """
-    record = state.read_record(files.out, sub.id) or {}
-    if sub.sidecar.anonymize and not record.get("anonymize"):
-        files.discard()
-        if dest.remote:
-            dest.remove(files.withdrawn())
-        why = (
-            "the contributor asked for anonymity after it was deleted, so its earlier "
-            "render (not anonymized) was deleted too"
-        )
-    else:
-        why = "the clip would have to be rendered again (the sidecar or the settings changed)"
-    return Entry(
-        id=sub.id,
-        source=sub.key,
-        status="excluded",
-        code=GONE,
-        reason=f"The original upload was deleted (upload.keep_originals_days) and {why}: "
-        "it is left out. Ask the contributor to upload the video again.",
-        **sub.facts(),
-        warnings=list(sub.warnings),
-    )
 
 
 def sweep(source: Source, dest: Output, cfg: Config, entries: list[Entry]) -> list[str]:

@@ -20,13 +20,13 @@ from ..consent import apply_consent, withdraw, withdrawn
 from ..errors import FFmpegError, Rejection
 from ..fsutil import remove_orphaned_parts
 from ..report import Entry
-from ..retention import unservable
 from ..reuse import reusable_record
 from ..sequences import finish_batch
 from ..storage import LocalOutput, Output, Source, StorageError
 from . import stages
 from .files import CLIPS, ClipFiles
 from .intake import Submission, identify, render_key
+from .retired import unservable
 
 log = logging.getLogger(__name__)
 
