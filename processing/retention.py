@@ -91,6 +91,8 @@ def sweep(source: Source, dest: Output, cfg: Config, entries: list[Entry]) -> li
         return []
     cutoff = datetime.now(UTC) - timedelta(days=days)
     due = {e.id: e for e in entries if _due(e, dest, cutoff)}
+    if not due:  # the usual run: nothing old enough, so no second listing of the uploads
+        return []
     owner = {key: e.id for e in due.values() for key in (e.source, *e.duplicates)}
     done: dict[str, int] = {}
     work = dest.root / ".work"

@@ -121,6 +121,8 @@ class S3Source(_Client, Source):
         self.ignore = ignore
         self.settings = settings or S3Settings()
         self.max_bytes = max_bytes
+        #: Retirement markers seen by the last listing (None: not listed yet).
+        self._markers: list[str] | None = None
 
     def where(self, rel: str) -> str:
         return shown(f"s3://{self.bucket}/{self.prefix}{rel}")
@@ -137,6 +139,8 @@ class S3Source(_Client, Source):
                     if not rel or rel.endswith("/") or _in_hidden_folder(rel):
                         continue
                     objects[rel] = obj
+        # The markers come with the same pages: reading them needs no second listing.
+        self._markers = [self.prefix + rel for rel in objects if rel.endswith(RETIRED_SUFFIX)]
         uploads = []
         for rel, obj in objects.items():
             name = rel.rsplit("/", 1)[-1]
@@ -215,18 +219,9 @@ class S3Source(_Client, Source):
 
     def retired(self, max_bytes: int) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        with translated("listing", self.uri):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix
-            )
-            keys = [
-                obj["Key"]
-                for page in pages
-                for obj in page.get("Contents", [])
-                if obj["Key"].endswith(RETIRED_SUFFIX)
-                and not _in_hidden_folder(obj["Key"][len(self.prefix) :])
-            ]
-        for key in keys:
+        if self._markers is None:
+            self.list_uploads()
+        for key in self._markers or []:
             with translated("reading a retirement marker", shown(f"s3://{self.bucket}/{key}")):
                 body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
                 found[key[len(self.prefix) : -len(RETIRED_SUFFIX)]] = body.read(max_bytes + 1)
