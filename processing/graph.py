@@ -154,6 +154,7 @@ def compile_args(*outputs: Stream, overwrite: bool = True) -> list[str]:
     if filters:
         args += ["-filter_complex", filters]
     args += [a for n in nodes if isinstance(n, OutputNode) for a in _get_output_args(n, names)]
+    args = [_STAND_INS.get(a, a) for a in args]
     return [*args, "-y"] if overwrite else args
 
 
@@ -163,9 +164,22 @@ def _check_positional(name: str, args: Sequence[Any]) -> None:
             raise ValueError(f"{name}: pass {arg!r} by name (ffmpeg-python escapes it twice)")
 
 
+#: Stand-ins for file names that are not valid UTF-8 (a phone's Latin-1 name): ffmpeg-python
+#: hashes every argument as UTF-8, so it gets a stand-in and :func:`compile_args` swaps the
+#: real name (with its surrogate escapes, which the runner turns back into the bytes) in.
+_STAND_INS: dict[str, str] = {}
+
+
 def input_file(path: Path, **opts: Any) -> Stream:
     """A file input (``-i file:/abs/path``, see :func:`runner.input_path`), with input options."""
-    return ffmpeg.input(runner.input_path(path), **opts)
+    real = runner.input_path(path)
+    try:
+        real.encode("utf-8")
+    except UnicodeEncodeError:
+        stand_in = "reel-path:" + real.encode("utf-8", "surrogateescape").hex()
+        _STAND_INS[stand_in] = real
+        return ffmpeg.input(stand_in, **opts)
+    return ffmpeg.input(real, **opts)
 
 
 def pipe_input(**opts: Any) -> Stream:
