@@ -34,7 +34,7 @@ from botocore import exceptions as bex
 
 from ..storage.s3client import MIB, S3Settings, error_code, make_client, parse_uri
 from .sniff import NEEDED, container
-from .store import WEB, WORK, Stats, UnknownLink, _digest, _now
+from .store import WEB, WORK, Stats, UnknownLink, _digest, _now, changed
 
 #: S3's smallest part (all but the last) and its largest part count.
 MIN_PART = 5 * MIB
@@ -300,13 +300,7 @@ class S3Store:
         uid = self.upload_of(token)
         with self._lock:
             data = self.sidecar(token)
-            if what == "withdraw":
-                data["consent"] = False
-            elif what == "hide":
-                data["anonymize"] = True
-            else:
-                raise ValueError(what)
-            data.setdefault("changed", []).append({"what": what, "at": _now()})
+            changed(data, what)
             self._put_json(f"{self.prefix}{WEB}/{uid}/{uid}.json", data)
         return data
 

@@ -71,6 +71,17 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
+def changed(data: dict[str, Any], what: str) -> None:
+    """Apply a private link's ``withdraw`` or ``hide`` to a sidecar's ``data``, recording when."""
+    if what == "withdraw":
+        data["consent"] = False
+    elif what == "hide":
+        data["anonymize"] = True
+    else:
+        raise ValueError(what)
+    data.setdefault("changed", []).append({"what": what, "at": _now()})
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -147,13 +158,7 @@ class FolderStore:
         sidecar = self.root / WEB / uid / f"{uid}.json"
         with self._locked():
             data = json.loads(sidecar.read_text("utf-8"))
-            if what == "withdraw":
-                data["consent"] = False
-            elif what == "hide":
-                data["anonymize"] = True
-            else:
-                raise ValueError(what)
-            data.setdefault("changed", []).append({"what": what, "at": _now()})
+            changed(data, what)
             self._write_json(sidecar, data)
         return dict(data)
 
