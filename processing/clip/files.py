@@ -5,6 +5,7 @@ A submission ``<id>`` leaves, under the output folder ``OUT``:
 * ``clips/<id>.mp4``: the finished clip;
 * ``clips/<id>.flac``: its lossless audio master (the compilation mixes from it);
 * ``clips/<id>.json``: its record (render key, stream signature, quality), written last;
+* ``clips/<id>.9x16.mp4``, ``clips/<id>.1x1.mp4``: its social renditions (``social.renditions``);
 * ``logs/<id>.log``: every ffmpeg command run for it, with what ffmpeg said.
 
 A new rendition is one more field here, and :meth:`ClipFiles.rendered` lists
@@ -18,6 +19,13 @@ from pathlib import Path
 
 CLIPS = "clips"
 LOGS = "logs"
+ASPECTS = ("9:16", "1:1")
+"""Every social rendition a clip can have (``social.renditions`` picks among them)."""
+
+
+def aspect_slug(aspect: str) -> str:
+    """``"9:16"`` → ``"9x16"``: the rendition's name in file names and keys."""
+    return aspect.replace(":", "x")
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class ClipFiles:
 
     out: Path
     sid: str
+    aspects: tuple[str, ...] = ()
+    """The social renditions this render makes (``social.renditions``), in order."""
 
     @property
     def clip_key(self) -> str:
@@ -43,6 +53,13 @@ class ClipFiles:
     @property
     def log_key(self) -> str:
         return f"{LOGS}/{self.sid}.log"
+
+    def rendition_key(self, aspect: str) -> str:
+        """The ``aspect`` (``"9:16"``, ``"1:1"``) rendition of the clip, relative to the output."""
+        return f"{CLIPS}/{self.sid}.{aspect_slug(aspect)}.mp4"
+
+    def rendition(self, aspect: str) -> Path:
+        return self.out / self.rendition_key(aspect)
 
     @property
     def clip(self) -> Path:
@@ -66,11 +83,13 @@ class ClipFiles:
         The record tells every worker the clip is done, so it goes up after
         the files it describes (and is deleted first, see :meth:`withdrawn`).
         """
-        return [self.clip_key, self.master_key, self.record_key]
+        extra = [self.rendition_key(a) for a in self.aspects]
+        return [self.clip_key, self.master_key, *extra, self.record_key]
 
     def withdrawn(self) -> list[str]:
         """The keys to delete when the clip goes: the record first, so nobody reuses it."""
-        return [self.record_key, self.clip_key, self.master_key]
+        every = [self.rendition_key(a) for a in ASPECTS]  # whatever the settings were then
+        return [self.record_key, self.clip_key, self.master_key, *every]
 
     def discard(self) -> None:
         """Remove the local files of a render (failed, interrupted, rejected or withdrawn)."""
