@@ -114,8 +114,8 @@ def _check_header(info: MediaInfo, cfg: Config) -> None:
     if info.format_name in STILL_IMAGE_FORMATS or info.format_name.endswith("_pipe"):
         raise Rejection(
             "not_video",
-            "This is a still image, not a video: a video of the contributor is needed, or the "
-            "photo and their message made into a clip first (README: A photo instead of a video).",
+            "This is a still image, not a video: a photo is made into a clip only when its "
+            "name ends in .jpg, .png or .webp (README: A photo instead of a video).",
         )
     if v is None or v.width <= 0 or v.height <= 0:
         what = "only audio" if info.audio else "no video"

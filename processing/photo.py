@@ -1,14 +1,17 @@
 """A supporter's still photo and message, made into a short clip with a slow zoom (moviepy).
 
-Some supporters cannot film themselves and send a photo (JPEG or PNG) and a
-few words instead; the health check refuses a still image as an upload.
-:func:`photo_clip` turns the pair into a short video *before* the pipeline,
-and the pipeline then treats that video like any other upload: it is fitted
+Some supporters cannot film themselves and send a photo (JPEG, PNG or WebP)
+and a few words instead (the sidecar's ``message``). The health check refuses
+a still image, so an upload named ``.jpg``, ``.jpeg``, ``.png`` or ``.webp``
+(:func:`is_photo`) is first made into a short video by :func:`photo_clip`
+(:mod:`processing.clip.still`, called by the driver before the stages), and
+the pipeline then treats that video like any other upload: it is fitted
 into the frame, captioned, given its silent soundtrack, encoded once with the
 campaign settings, verified and measured. That keeps the photo off the
 per-clip hot path (one extra, short encode for the few photo uploads; none
 for the videos) and out of the cache, scrubbing and checks, which it could
-otherwise bypass.
+otherwise bypass. moviepy is imported only when a photo is composed, so a
+run without photos never loads it.
 
 Why moviepy here and not a filter graph: the zoom is a sub-pixel affine
 warp per frame, computed in Python with an ease in and out (ffmpeg's
@@ -29,11 +32,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from moviepy import CompositeVideoClip, TextClip, VideoClip, vfx
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from . import graph, runner
 from .config import Config
@@ -41,35 +44,95 @@ from .errors import Rejection
 from .fsutil import atomic_output
 from .normalize import fit
 
+if TYPE_CHECKING:
+    from moviepy import CompositeVideoClip
+
 #: Length of a photo clip, and how much closer the view is at its end.
 PHOTO_SECONDS = 6.0
 ZOOM = 0.12
 #: When the message fades in, and how long the fade takes.
 MESSAGE_START = 0.8
 MESSAGE_FADE = 0.6
-#: Image formats accepted (Pillow's names).
-FORMATS = ("JPEG", "PNG")
+#: Image formats accepted (Pillow's names), and the upload names that are photos.
+FORMATS = ("JPEG", "PNG", "WEBP")
+SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+#: Bumped when the look of a photo clip changes, so cached photo clips are made again.
+STYLE = 1
+
+
+def is_photo(key: str) -> bool:
+    """Whether the upload ``key`` is a photo to be made into a clip (by its name)."""
+    return key.lower().endswith(SUFFIXES)
+
+
+def settings() -> dict[str, float]:
+    """What a photo clip's look depends on besides the photo, the message and the config."""
+    return {
+        "seconds": PHOTO_SECONDS,
+        "zoom": ZOOM,
+        "message_start": MESSAGE_START,
+        "message_fade": MESSAGE_FADE,
+        "style": STYLE,
+    }
+
+
+def exif_values(path: Path) -> list[tuple[str, str]]:
+    """The photo's EXIF text values, ``(tag name, value)``, for the scrub check to search for.
+
+    Text tags of the main, Exif and GPS directories (camera make, owner,
+    dates), and the GPS position as decimal degrees. Unreadable EXIF gives
+    what could be read: this only adds needles to a byte search.
+    """
+    found: list[tuple[str, str]] = []
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+            folders = [exif, exif.get_ifd(ExifTags.IFD.Exif), exif.get_ifd(ExifTags.IFD.GPSInfo)]
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return found
+    for folder in folders:
+        for tag, value in folder.items():
+            name = ExifTags.TAGS.get(tag) or ExifTags.GPSTAGS.get(tag) or str(tag)
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            if isinstance(value, str):
+                found.append((name, value.strip("\x00 ")))
+            elif isinstance(value, tuple) and len(value) == 3:  # degrees, minutes, seconds
+                try:
+                    deg = float(value[0]) + float(value[1]) / 60 + float(value[2]) / 3600
+                except (TypeError, ValueError, ZeroDivisionError):
+                    continue
+                found.append((name, f"{deg:.4f}"))
+    return found
 
 
 def load_photo(path: Path, max_pixels: int) -> np.ndarray:
     """The photo's pixels as RGB, turned as its orientation tag says; nothing else of the file.
 
     Raises:
-        Rejection: Not a readable JPEG or PNG, or more than ``max_pixels``.
+        Rejection: Not a readable JPEG, PNG or WebP, or more than ``max_pixels``.
     """
     Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses a decompression bomb past 2x this
     try:
         with Image.open(path) as img:
             if img.format not in FORMATS:
-                raise Rejection("not_photo", f"This is a {img.format} image: send a JPEG or PNG.")
+                raise Rejection(
+                    "not_photo", f"This is a {img.format} image: send a JPEG, PNG or WebP."
+                )
             if img.width * img.height > max_pixels:
                 raise Rejection(
                     "bad_frame_size", f"The photo is {img.width}x{img.height}: too big."
                 )
             upright = ImageOps.exif_transpose(img)
             return np.asarray(upright.convert("RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
-        raise Rejection("not_photo", f"The photo cannot be read ({exc}).") from exc
+    except UnidentifiedImageError as exc:  # its text names the file's path: not for the report
+        raise Rejection(
+            "not_photo", "The photo cannot be read: it is not a JPEG, PNG or WebP image."
+        ) from exc
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        # Pillow says SyntaxError for a broken PNG chunk, OSError for a truncated JPEG.
+        why = " ".join(str(exc).replace(str(path), "the photo").split())[:160]
+        raise Rejection("not_photo", f"The photo cannot be read ({why}).") from exc
 
 
 def message_font(text: str, family: str) -> str:
@@ -105,10 +168,12 @@ def compose(
     rgb: np.ndarray, size: tuple[int, int], message: str | None, font: str, seconds: float
 ) -> CompositeVideoClip:
     """The moviepy clip: the photo zooming slowly, the message fading in over its middle."""
+    from moviepy import CompositeVideoClip, TextClip, VideoClip, vfx  # only when a photo comes
+
     w, h = size
     big = (round(w * (1 + ZOOM)), round(h * (1 + ZOOM)))
     still = cv2.resize(rgb, big, interpolation=cv2.INTER_AREA)
-    layers: list[VideoClip] = [
+    layers: list[Any] = [
         VideoClip(lambda t: zoomed(still, min(1.0, t / seconds), size), duration=seconds)
     ]
     if message:
@@ -144,7 +209,7 @@ def photo_clip(
     It is encoded nearly losslessly (CRF 12) since the pipeline encodes it again.
 
     Raises:
-        Rejection: The photo is not a readable JPEG or PNG.
+        Rejection: The photo is not a readable JPEG, PNG or WebP.
     """
     out = cfg.output
     rgb = load_photo(photo, cfg.limits.max_pixels)

@@ -8,8 +8,12 @@ by :data:`processing.photo.ZOOM` and show the message.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,11 +22,16 @@ import skimage.data
 from PIL import Image
 
 from processing import photo
+from processing.clip import still
+from processing.clip.intake import Submission, render_key
 from processing.config import load_config
 from processing.errors import Rejection
 from processing.frames import FrameSpec, read_frames
 from processing.pipeline import process_batch
-from processing.storage import LocalSource
+from processing.probe import probe
+from processing.sidecar import Sidecar
+from processing.storage import LocalSource, Upload
+from processing.verify import scrub_check
 
 CFG = load_config(overrides={"output": {"width": 640, "height": 360, "x264_preset": "veryfast"}})
 MAKE = "PlantedCam Z9"
@@ -129,3 +138,125 @@ def test_what_is_not_a_jpeg_or_png_gets_a_one_line_reason(
         photo.photo_clip(path, tmp_path / "out.mp4", CFG)
     assert caught.value.code == "not_photo" and "\n" not in caught.value.reason
     assert not (tmp_path / "out.mp4").exists()
+
+
+# --- A photo upload through a real batch: made into a clip by the driver ---------------------
+
+_DATA_URI = re.compile(rb"data:[a-z/+]+;base64,([A-Za-z0-9+/=]+)")
+#: The planted latitude as decimal degrees, as :func:`photo.exif_values` spells it.
+LATITUDE = f"{43 + 19 / 60 + 5.5 / 3600:.4f}"
+
+
+def _published_leaks(out: Path) -> list[str]:
+    """``"<file>: <needle>"`` for every file under ``out`` holding a planted value.
+
+    Images inlined in a page (``data:`` URIs) are searched decoded: their base64
+    text can spell ``GPS`` by chance, and would hide an EXIF block.
+    """
+    found = []
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            data = _DATA_URI.sub(lambda m: base64.b64decode(m[1]), path.read_bytes())
+            found += [f"{path.relative_to(out)}: {n}" for n in _leaks(data)]
+            found += [f"{path.relative_to(out)}: latitude"] if LATITUDE.encode() in data else []
+    return found
+
+
+@pytest.fixture(scope="module")
+def photo_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One batch of photo uploads: tagged with a message, anonymous, not an image, truncated."""
+    folder = tmp_path_factory.mktemp("photo-batch")
+    up = folder / "up"
+    up.mkdir()
+    _tagged_photo(up / "amina.jpg")
+    sidecar = {"consent": True, "name": "Amina", "message": "We remember"}
+    (up / "amina.json").write_text(json.dumps(sidecar), "utf-8")
+    exif = Image.Exif()
+    exif[0x010F] = MAKE
+    exif.get_ifd(0x8825).update(GPS)
+    face = np.ascontiguousarray(skimage.data.astronaut()[:, ::-1])  # other bytes, same face
+    Image.fromarray(face).save(up / "hidden.png", "PNG", exif=exif.tobytes())
+    (up / "hidden.json").write_text(json.dumps({"consent": True, "anonymize": True}), "utf-8")
+    (up / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a photo\n")
+    whole = folder / "whole.png"
+    Image.fromarray(skimage.data.astronaut()).save(whole, "PNG")
+    (up / "truncated.png").write_bytes(whole.read_bytes()[:4000])
+    out = folder / "out"
+    entries = {Path(e.source).stem: e for e in process_batch(LocalSource(up), out, CFG)}
+    again = {Path(e.source).stem: e for e in process_batch(LocalSource(up), out, CFG)}
+    return {"up": up, "out": out, "entries": entries, "again": again}
+
+
+def test_a_photo_upload_becomes_a_captioned_clip_of_photo_seconds(
+    photo_batch: dict[str, Any],
+) -> None:
+    e = photo_batch["entries"]["amina"]
+    assert e.status == "accepted", e.reason
+    assert abs((e.duration or 0) - photo.PHOTO_SECONDS) < 0.05
+    assert still.NOTE in e.warnings
+    clip = photo_batch["out"] / e.output
+    assert probe(clip).video is not None and probe(clip).video.width == CFG.output.width
+    again = photo_batch["again"]["amina"]
+    assert again.cached and again.render_key == e.render_key  # reused, not made again
+
+
+def test_no_exif_of_a_photo_upload_reaches_any_published_byte(
+    photo_batch: dict[str, Any],
+) -> None:
+    src = (photo_batch["up"] / "amina.jpg").read_bytes()
+    assert MAKE.encode() in src and b"Exif" in src  # the needles are really there to find
+    exif = photo.exif_values(photo_batch["up"] / "amina.jpg")
+    assert ("Make", MAKE) in exif and ("GPSLatitude", LATITUDE) in exif
+    assert _published_leaks(photo_batch["out"]) == []
+    for e in photo_batch["entries"].values():
+        if e.output:
+            clip = photo_batch["out"] / e.output
+            assert scrub_check(clip, probe(clip), exif) == [], e.source
+
+
+def test_an_anonymous_photo_goes_through_the_face_mask(photo_batch: dict[str, Any]) -> None:
+    e = photo_batch["entries"]["hidden"]
+    assert e.status == "accepted", e.reason
+    anon = e.anonymization or {}
+    assert anon["looks_with_faces"] > 0 and not anon["whole_frame_blurred"], anon
+    assert anon["hidden_share"] > 0, anon
+
+
+def test_a_broken_image_gets_one_line_and_the_batch_goes_on(photo_batch: dict[str, Any]) -> None:
+    entries = photo_batch["entries"]
+    for stem in ("broken", "truncated"):
+        e = entries[stem]
+        assert e.status == "rejected" and e.code == "not_photo", (stem, e.reason)
+        assert "\n" not in e.reason and str(photo_batch["up"]) not in e.reason, e.reason
+    assert {entries[s].status for s in ("amina", "hidden")} == {"accepted"}
+    assert not [p for p in photo_batch["out"].rglob("*") if p.name.startswith(".photo-")]
+
+
+def test_a_photo_render_key_holds_the_message_and_settings_a_video_key_does_not() -> None:
+    def sub(key: str, message: str, anonymize: bool = False) -> Submission:
+        upload = Upload(key=key, size=1, modified=datetime(2026, 1, 1, tzinfo=UTC))
+        return Submission("ab" * 8, upload, Sidecar(message=message, anonymize=anonymize))
+
+    assert render_key(sub("p.jpg", "one"), CFG) != render_key(sub("p.jpg", "two"), CFG)
+    assert render_key(sub("v.mp4", "one"), CFG) == render_key(sub("v.mp4", "two"), CFG)
+    # An anonymous photo shows no message, so its message cannot change the render.
+    assert render_key(sub("p.JPG", "one", True), CFG) == render_key(sub("p.jpg", "two", True), CFG)
+    before = render_key(sub("p.webp", "one"), CFG)
+    photo.STYLE += 1
+    try:
+        assert render_key(sub("p.webp", "one"), CFG) != before
+    finally:
+        photo.STYLE -= 1
+
+
+def test_the_photo_exif_check_refuses_a_clip_holding_a_planted_value(
+    made: dict[str, Path], tmp_path: Path
+) -> None:
+    exif = photo.exif_values(made["src"])
+    clean = made["plain"]
+    still.check_scrubbed(clean, probe(clean), exif)  # the real clip passes
+    planted = tmp_path / "planted.mp4"
+    planted.write_bytes(clean.read_bytes() + b"\x00" + LATITUDE.encode() + b"\x00")
+    with pytest.raises(Rejection) as caught:
+        still.check_scrubbed(planted, probe(planted), exif)
+    assert "GPSLatitude" in caught.value.reason and LATITUDE not in caught.value.reason

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from ..report import Entry
 from ..reuse import reusable_record
 from ..sequences import finish_batch
 from ..storage import LocalOutput, Output, Source, StorageError
-from . import stages
+from . import stages, still
 from .files import CLIPS, ClipFiles
 from .intake import Submission, identify, render_key
 from .retired import unservable
@@ -108,12 +109,16 @@ def _render(
     """The stages in order; a rejection or an ffmpeg failure becomes the entry's reason."""
     log_file = files.fresh_log()
     started = time.monotonic()
+    exif: list[tuple[str, str]] = []
     try:
         with source.local_copy(sub.upload, workdir) as path, contextlib.ExitStack() as stack:
+            if sub.photo:  # the photo becomes the clip every stage reads
+                path, exif = stack.enter_context(still.as_clip(path, sub, cfg, workdir, log_file))
             seen = stages.inspect(path, sub, cfg, log_file)
             planned = stages.plan(path, sub, seen, cfg, workdir, stack, log_file)
             stages.render(path, files, planned, seen, cfg, on_progress)
         checked = stages.verify(files, planned, seen, cfg)
+        still.check_scrubbed(files.clip, checked.info, exif)
         measured = stages.measure(files, planned, cfg)
     except Rejection as rej:
         files.log_line(f"rejected: {rej.reason}")
@@ -122,6 +127,8 @@ def _render(
         files.log_line(str(exc))
         failed = Rejection.from_ffmpeg(exc, files.log_key)
         return sub.rejected(failed.code, failed.reason)
+    if sub.photo:
+        sub = replace(sub, warnings=[*sub.warnings, still.NOTE])
     made = stages.entry(sub, files, rkey, (seen, planned, checked, measured), cfg, started)
     state.write_record(files.out, sub.id, made.as_dict())
     return apply_consent(made, cfg)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import photo
 from ..captions import CaptionSpec, shorten
 from ..config import Config
 from ..errors import Rejection
@@ -25,6 +26,7 @@ from ..report import Entry
 from ..retention import retired_uploads
 from ..sidecar import UNREADABLE, Sidecar, parse_sidecar
 from ..storage import Source, Upload, display_key
+from . import still
 
 #: The name an anonymized clip's caption shows.
 ANONYMOUS = "Anonymous"
@@ -62,6 +64,11 @@ class Submission:
     def key(self) -> str:
         """The upload's key as shown to people (controls escaped)."""
         return display_key(self.upload.key)
+
+    @property
+    def photo(self) -> bool:
+        """A still photo, made into a clip before the stages (:mod:`.still`)."""
+        return photo.is_photo(self.upload.key)
 
     def facts(self) -> dict[str, Any]:
         """The entry fields the submission decides: upload time, the sidecar in force, copies."""
@@ -204,13 +211,20 @@ def _read_sidecar(source: Source, upload: Upload, cfg: Config) -> tuple[Sidecar,
 
 
 def render_key(sub: Submission, cfg: Config) -> str:
-    """What the rendered clip depends on: content, caption inputs and settings."""
-    parts = {
+    """What the rendered clip depends on: content, caption inputs and settings.
+
+    A photo's clip also depends on the message drawn into it and the photo
+    settings (:func:`.still.key_part`); a video's key has no such part, so
+    it stays what it was.
+    """
+    parts: dict[str, Any] = {
         "id": sub.id,
         "settings": cfg.render_fingerprint(),
         "name": sub.sidecar.name,
         "anonymize": sub.sidecar.anonymize,
     }
+    if sub.photo:
+        parts["photo"] = still.key_part(sub.sidecar)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
