@@ -113,7 +113,8 @@ def _render(
     try:
         with source.local_copy(sub.upload, workdir) as path, contextlib.ExitStack() as stack:
             if sub.photo:  # the photo becomes the clip every stage reads
-                path, exif = stack.enter_context(still.as_clip(path, sub, cfg, workdir, log_file))
+                clip = still.as_clip(path, sub.sidecar, cfg, workdir, log_file)
+                path, exif = stack.enter_context(clip)
             seen = stages.inspect(path, sub, cfg, log_file)
             planned = stages.plan(path, sub, seen, cfg, workdir, stack, log_file)
             stages.render(path, files, planned, seen, cfg, on_progress)

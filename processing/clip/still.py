@@ -15,7 +15,6 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import photo
 from ..config import Config
@@ -23,9 +22,6 @@ from ..errors import Rejection
 from ..probe import MediaInfo
 from ..sidecar import Sidecar
 from ..verify import scrub_check
-
-if TYPE_CHECKING:
-    from .intake import Submission
 
 #: The note on an accepted photo clip's entry.
 NOTE = "made from a photo with a slow zoom (README: A photo instead of a video)"
@@ -43,7 +39,7 @@ def key_part(sidecar: Sidecar) -> dict[str, object]:
 
 @contextlib.contextmanager
 def as_clip(
-    upload: Path, sub: Submission, cfg: Config, workdir: Path, log_file: Path | None
+    upload: Path, sidecar: Sidecar, cfg: Config, workdir: Path, log_file: Path | None
 ) -> Iterator[tuple[Path, list[tuple[str, str]]]]:
     """The photo ``upload`` as a clip in a private folder of ``workdir`` (removed afterwards).
 
@@ -55,7 +51,7 @@ def as_clip(
     """
     exif = photo.exif_values(upload)
     with tempfile.TemporaryDirectory(dir=workdir, prefix=".photo-") as tmp:
-        message = shown_message(sub.sidecar)
+        message = shown_message(sidecar)
         dst = Path(tmp) / "photo.mp4"
         yield photo.photo_clip(upload, dst, cfg, message=message, log_file=log_file), exif
 
