@@ -1,7 +1,7 @@
 """What each stage fetches from an output before it runs and publishes after it.
 
 For a local folder every call here does nothing: the folder is the output. For
-a bucket (:class:`~processing.storage.s3.S3Output`) the stages run in a local
+a bucket (:class:`~processing.storage.s3output.S3Output`) the stages run in a local
 staging folder and the order of uploads is the promise readers rely on: a
 clip's files go up before its record (``clips/<id>.json``, which tells every
 worker the clip is done), the compilation and the review page before

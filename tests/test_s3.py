@@ -41,8 +41,8 @@ from processing.config import Config, load_config
 from processing.errors import Rejection
 from processing.pipeline import identify, process_batch, process_safely
 from processing.storage import StorageError, open_output, open_source
-from processing.storage.s3 import S3Source, local_name
 from processing.storage.s3client import S3Settings
+from processing.storage.s3source import S3Source, local_name
 
 REEL = Path(sys.executable).with_name("reel")
 UPLOADS, RENDERS = "s3://uploads/2027/", "s3://renders/2027/"

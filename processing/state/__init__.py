@@ -76,7 +76,7 @@ def campaign_lock(dest: Output, command: str, cfg: Config | None = None) -> Iter
         if not dest.remote or dest.uri in _leases:  # a folder, or held further up this process
             yield
             return
-        from ..storage.s3 import S3Output
+        from ..storage.s3output import S3Output
         from .lease import bucket_lease
 
         assert isinstance(dest, S3Output)

@@ -25,8 +25,8 @@ from typing import Any
 
 from botocore import exceptions as bex
 
-from ..storage.s3 import S3Output
 from ..storage.s3client import error_code, shown, translated
+from ..storage.s3output import S3Output
 from .lock import POLL_SECONDS, StateLocked, describe, holder_info
 
 log = logging.getLogger(__name__)

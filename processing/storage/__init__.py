@@ -41,8 +41,8 @@ def open_source(uri: str | Path, ignore: tuple[str, ...] = (), cfg: Config | Non
     """
     text = str(uri)
     if text.startswith("s3://"):
-        from .s3 import S3Source
         from .s3client import S3Settings
+        from .s3source import S3Source
 
         return S3Source(
             text,
@@ -61,8 +61,8 @@ def open_output(uri: str | Path, cfg: Config | None = None) -> Output:
     """Where results go: a folder, or ``s3://bucket/prefix`` staged in ``storage.staging_dir``."""
     text = str(uri)
     if text.startswith("s3://"):
-        from .s3 import S3Output
         from .s3client import S3Settings
+        from .s3output import S3Output
 
         staging = cfg.storage.staging_dir if cfg else ""
         return S3Output(

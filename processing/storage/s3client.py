@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,3 +269,30 @@ def _unavailable(action: str, where: str, reason: str) -> str:
         "retries): check that it is up and that AWS_ENDPOINT_URL points at it, then run "
         "again; finished clips are kept in the bucket and not redone"
     )
+
+
+class LazyClient:
+    """A lazily made boto3 client that is dropped when pickled (Prefect, Dask)."""
+
+    settings: S3Settings
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.settings)
+            return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_client"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

@@ -1,15 +1,11 @@
-"""Uploads in, and results out to, ``s3://bucket/prefix`` (AWS S3, MinIO, any S3 store).
+"""Uploads from ``s3://bucket/prefix`` (AWS S3, MinIO, any S3 store).
 
 :class:`S3Source` lists the uploads page by page, reads sidecars with a bounded
 ranged GET and downloads through boto3's managed transfer into the work folder,
 under a hash-based name: a key such as ``../../etc/passwd.mp4`` or one full of
 control characters never becomes a path. Every read carries the ETag seen when
 listing (``If-Match``), so an object replaced in between is detected, not mixed.
-
-:class:`S3Output` stages results in a local folder and publishes them, each
-object complete or not at all, with its content type and its SHA-256 in the
-object's metadata (an unchanged file is not sent twice). Editors get presigned
-links that expire; nothing is made public.
+Results go out through :class:`~processing.storage.s3output.S3Output`.
 """
 
 from __future__ import annotations
@@ -21,8 +17,7 @@ import posixpath
 import re
 import shutil
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,34 +25,17 @@ from botocore import exceptions as bex
 from s3transfer.exceptions import S3DownloadFailedError
 
 from ..errors import Rejection
-from ..fsutil import atomic_output, sha256_file
-from .base import RETIRED_SUFFIX, Output, Source, Upload
+from .base import RETIRED_SUFFIX, Source, Upload
 from .s3client import (
+    LazyClient,
     S3Settings,
     download,
     error_code,
     etag_mismatch,
-    make_client,
     parse_uri,
     shown,
     translated,
 )
-from .s3client import upload as upload_file
-
-#: Published files by extension, with the type a browser needs to play or show them.
-CONTENT_TYPES = {
-    ".mp4": "video/mp4",
-    ".flac": "audio/flac",
-    ".json": "application/json",
-    ".vtt": "text/vtt",
-    ".srt": "application/x-subrip",
-    ".txt": "text/plain; charset=utf-8",
-    ".log": "text/plain; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    ".jpg": "image/jpeg",
-}
-#: Files rewritten in place that a reader must never get stale from a cache.
-_NO_CACHE = (".json", ".html")
 
 _PLAIN_EXT = re.compile(r"\.[A-Za-z0-9]{1,10}")
 _CHUNK = 1 << 20
@@ -74,34 +52,7 @@ def local_name(key: str) -> str:
     return digest + (ext.lower() if _PLAIN_EXT.fullmatch(ext) else "")
 
 
-class _Client:
-    """A lazily made boto3 client that is dropped when pickled (Prefect, Dask)."""
-
-    settings: S3Settings
-
-    def __init__(self) -> None:
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self.settings)
-            return self._client
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_client"] = None
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-
-class S3Source(_Client, Source):
+class S3Source(LazyClient, Source):
     """Every object under ``s3://bucket/prefix`` that is not ignored and not a sidecar.
 
     Originals are never changed; retention (:mod:`processing.retention`) deletes
@@ -287,122 +238,3 @@ def _changed(upload: Upload, detail: str) -> Rejection:
         f"The file was replaced while this run was reading it ({detail}); it is left for the "
         "next run, which will process the new version.",
     )
-
-
-class S3Output(_Client, Output):
-    """Results published under ``s3://bucket/prefix``, staged in a local folder first."""
-
-    remote = True
-
-    def __init__(self, uri: str, staging: Path, settings: S3Settings | None = None):
-        super().__init__()
-        self.bucket, self.prefix = parse_uri(uri)
-        self.uri = f"s3://{self.bucket}/{self.prefix}"
-        self.settings = settings or S3Settings()
-        # One staging folder per output on this machine; the prefix may hold any character.
-        tag = hashlib.sha256(self.uri.encode()).hexdigest()[:12]
-        self.root = Path(staging) / f"{self.bucket}-{tag}"
-
-    def location(self, rel: str) -> str:
-        return shown(f"s3://{self.bucket}/{self._key(rel)}")
-
-    def exists(self, rel: str) -> bool:
-        return self._head(rel) is not None
-
-    def fetch(self, rels: Iterable[str], *, mirror: bool = False) -> None:
-        for rel in rels:
-            head = self._head(rel)
-            local = self.root / rel
-            if head is None:
-                if mirror:
-                    local.unlink(missing_ok=True)
-                continue
-            if _same(local, head):
-                continue
-            with (
-                translated("downloading", self.location(rel)),
-                atomic_output(local) as part,
-            ):
-                download(
-                    self.client,
-                    self.settings,
-                    self.bucket,
-                    self._key(rel),
-                    part,
-                    size=int(head["ContentLength"]),
-                    etag=head.get("ETag"),
-                )
-
-    def publish(self, rels: Iterable[str]) -> None:
-        for rel in rels:
-            local = self.root / rel
-            if not local.is_file():
-                continue
-            digest = sha256_file(local)
-            head = self._head(rel)
-            if head is not None and head.get("Metadata", {}).get("sha256") == digest:
-                continue
-            ext = posixpath.splitext(rel)[1].lower()
-            extra: dict[str, Any] = {
-                "ContentType": CONTENT_TYPES.get(ext, "application/octet-stream"),
-                "Metadata": {"sha256": digest},
-            }
-            if ext in _NO_CACHE:
-                extra["CacheControl"] = "no-cache"
-            with translated("uploading", self.location(rel)):
-                upload_file(self.client, self.settings, local, self.bucket, self._key(rel), extra)
-
-    def listing(self, prefix: str) -> list[str]:
-        found = []
-        with translated("listing", shown(self.uri + prefix)):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix + prefix
-            )
-            for page in pages:
-                found += [obj["Key"][len(self.prefix) :] for obj in page.get("Contents", [])]
-        return sorted(rel for rel in found if rel and not rel.endswith("/"))
-
-    def remove(self, rels: Iterable[str]) -> None:
-        for rel in rels:
-            with translated("deleting", self.location(rel)):
-                # DeleteObject succeeds on a missing key: removal is idempotent.
-                self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
-            (self.root / rel).unlink(missing_ok=True)
-
-    def url_for(self, rel: str) -> str:
-        """A presigned GET link valid for ``storage.presign_seconds`` (signed locally)."""
-        with translated("signing a link to", self.location(rel)):
-            url: str = self.client.generate_presigned_url(
-                "get_object",
-                Params={"Bucket": self.bucket, "Key": self._key(rel)},
-                ExpiresIn=self.settings.presign_seconds,
-            )
-        return url
-
-    def _key(self, rel: str) -> str:
-        parts = rel.split("/")
-        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise ValueError(f"not a path inside the output: {rel!r}")
-        return self.prefix + rel
-
-    def _head(self, rel: str) -> dict[str, Any] | None:
-        with translated("checking", self.location(rel)):
-            try:
-                head: dict[str, Any] = self.client.head_object(
-                    Bucket=self.bucket, Key=self._key(rel)
-                )
-            except bex.ClientError as exc:
-                if error_code(exc)[1] == 404:
-                    return None
-                raise
-            return head
-
-
-def _same(local: Path, head: dict[str, Any]) -> bool:
-    """Whether the local file already holds the published object (size, then SHA-256)."""
-    try:
-        if local.stat().st_size != int(head["ContentLength"]):
-            return False
-    except FileNotFoundError:
-        return False
-    return head.get("Metadata", {}).get("sha256") == sha256_file(local)
