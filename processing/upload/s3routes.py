@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from html import escape
+from typing import TypeVar
 
 from botocore import exceptions as bex
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +28,7 @@ from .s3store import Refused, S3Store
 from .store import UnknownLink
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _MAX_BODY = 2048
 #: The header carrying the ticket on ``GET /s3/parts`` (kept out of URLs and logs).
 TICKET = "x-upload-ticket"
@@ -49,39 +52,46 @@ class S3Routes:
             return _error(400, "failed")
         return form
 
-    async def sign(self, request: Request) -> Response:
-        form = await self._form(request)
-        if isinstance(form, Response):
-            return form
-        upload_id, part = form.get("uploadId"), form.get("partNumber")
+    async def _in_store(self, what: str, call: Callable[..., T], *args: object) -> T | Response:
+        """``call(*args)`` in a worker thread, its refusals and store errors as the page's answers.
+
+        An unknown ticket is ``bad_token``; a refusal keeps its own status and
+        code; a store error is logged by type only (never the ticket) and is
+        ``failed``, which the page offers to try again.
+        """
         try:
-            url = await run_in_threadpool(
-                self.store.sign,
-                str(form["ticket"]),
-                str(form.get("method", "")).upper(),
-                upload_id if isinstance(upload_id, str) else None,
-                part if isinstance(part, int) and not isinstance(part, bool) else None,
-            )
+            return await run_in_threadpool(call, *args)
         except UnknownLink:
             return _error(403, "bad_token")
         except Refused as exc:
             return _error(exc.status, exc.code)
         except (bex.BotoCoreError, bex.ClientError) as exc:
-            log.warning("signing failed: %s", type(exc).__name__)
+            log.warning("%s failed: %s", what, type(exc).__name__)
             return _error(503, "failed")
-        return JSONResponse({"url": url})
+
+    async def sign(self, request: Request) -> Response:
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
+        upload_id, part = form.get("uploadId"), form.get("partNumber")
+        url = await self._in_store(
+            "signing",
+            self.store.sign,
+            str(form["ticket"]),
+            str(form.get("method", "")).upper(),
+            upload_id if isinstance(upload_id, str) else None,
+            part if isinstance(part, int) and not isinstance(part, bool) else None,
+        )
+        return url if isinstance(url, Response) else JSONResponse({"url": url})
 
     async def parts(self, request: Request) -> Response:
         """S3's ``ListParts`` answer for the page's Uppy, from the app's own listing."""
         if not self.csrf.valid(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
             return _error(403, "bad_token")
-        try:
-            parts = await run_in_threadpool(self.store.parts, request.headers.get(TICKET, ""))
-        except UnknownLink:
-            return _error(403, "bad_token")
-        except (bex.BotoCoreError, bex.ClientError) as exc:
-            log.warning("listing parts failed: %s", type(exc).__name__)
-            return _error(503, "failed")
+        ticket = request.headers.get(TICKET, "")
+        parts = await self._in_store("listing parts", self.store.parts, ticket)
+        if isinstance(parts, Response):
+            return parts
         body = "".join(
             f"<Part><PartNumber>{int(p['PartNumber'])}</PartNumber>"
             f"<ETag>{escape(str(p['ETag']))}</ETag><Size>{int(p['Size'])}</Size></Part>"
@@ -94,16 +104,10 @@ class S3Routes:
         form = await self._form(request)
         if isinstance(form, Response):
             return form
-        try:
-            uid = await run_in_threadpool(self.store.finish, str(form["ticket"]))
-        except UnknownLink:
-            return _error(403, "bad_token")
-        except Refused as exc:
-            return _error(exc.status, exc.code)
-        except (bex.BotoCoreError, bex.ClientError) as exc:
-            # The ticket and the staged bytes stay: "Try again" finishes it later.
-            log.warning("finishing an upload failed: %s", type(exc).__name__)
-            return _error(503, "failed")
+        # On a store error the ticket and the staged bytes stay: "Try again" finishes it later.
+        uid = await self._in_store("finishing an upload", self.store.finish, str(form["ticket"]))
+        if isinstance(uid, Response):
+            return uid
         log.info("upload %s arrived", uid)
         return JSONResponse({"ok": True})
 

@@ -11,7 +11,7 @@ under the uploads prefix (``upload.target``)::
     .reel-upload/staging/<h>      the multipart upload while its bytes arrive
     .reel-upload/links/<h>.json   private links: SHA-256 of the token -> upload id
 
-``reel process`` never lists a ``.name/`` folder (:class:`~processing.storage.s3.S3Source`),
+``reel process`` never lists a ``.name/`` folder (:class:`~processing.storage.s3source.S3Source`),
 so nothing in staging is ever processed. On completion the staging object's
 size (HEAD) and first bytes (a ranged GET) are checked; only then is the
 sidecar written and the video copied beside it, in that order. The pipeline
