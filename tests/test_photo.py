@@ -260,3 +260,17 @@ def test_the_photo_exif_check_refuses_a_clip_holding_a_planted_value(
     with pytest.raises(Rejection) as caught:
         still.check_scrubbed(planted, probe(planted), exif)
     assert "GPSLatitude" in caught.value.reason and LATITUDE not in caught.value.reason
+
+
+def test_a_webp_photo_is_read_upright_and_a_video_name_is_not_a_photo(tmp_path: Path) -> None:
+    tall = np.zeros((40, 20, 3), np.uint8)
+    tall[:10] = 255  # white on top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the picture is to be turned 90° clockwise
+    Image.fromarray(tall).save(tmp_path / "p.webp", "WEBP", lossless=True, exif=exif.tobytes())
+    rgb = photo.load_photo(tmp_path / "p.webp", CFG.limits.max_pixels)
+    assert rgb.shape == (20, 40, 3)  # turned as its tag says
+    assert rgb[:, -5:].mean() > 200 and rgb[:, :5].mean() < 50  # the white top is now right
+    assert [photo.is_photo(k) for k in ("a.WEBP", "b.jpeg", "c.mp4", "d.jpg.mov")] == [
+        True, True, False, False,
+    ]  # fmt: skip
