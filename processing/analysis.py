@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,11 @@ def _span(start: float, end: float, limit: int, *, inset: int = 0) -> slice:
     return slice(lo, lo + want)
 
 
+def analysis_size(frame: tuple[int, int]) -> tuple[int, int]:
+    """Width and height of the analysed frames of a clip whose frame is ``frame``."""
+    return ANALYSIS_WIDTH, max(2, round(frame[1] * ANALYSIS_WIDTH / frame[0] / 2) * 2)
+
+
 def measure(
     clip: Path,
     q: Quality,
@@ -147,7 +152,7 @@ def measure(
     detector: FaceDetector | None = None,
     log_file: Path | None = None,
 ) -> Measurements:
-    """Measure one rendered clip.
+    """Measure one rendered clip by decoding it (a cached clip; a new one uses :class:`Taps`).
 
     Args:
         clip: The rendered clip.
@@ -163,11 +168,7 @@ def measure(
     Raises:
         FFmpegError: The clip could not be decoded.
     """
-    width = ANALYSIS_WIDTH
-    height = max(2, round(frame[1] * width / frame[0] / 2) * 2)
-    det = detector or FaceDetector(min_neighbors=5, scale_factor=1.15, min_size=24)
-    tally = _Tally(q, det, analysis_region(frame, content, (width, height)),
-                   face_region(frame, content, (width, height)), duration)  # fmt: skip
+    width, height = analysis_size(frame)
     stderr: list[str] = []
     # One pass, one frame in memory at a time (plus the previous one): a long
     # clip costs time, not memory.
@@ -175,11 +176,93 @@ def measure(
     frames = sample_frames(
         clip, width, height, audio, stderr.append, timeout=timeout, log_file=log_file
     )
+    return measure_frames(
+        frames, lambda: stderr[0], q, frame=frame, content=content, duration=duration,
+        detector=detector, name=clip.name,
+    )  # fmt: skip
+
+
+def measure_frames(
+    frames: Iterable[np.ndarray],
+    stderr: Callable[[], str],
+    q: Quality,
+    *,
+    frame: tuple[int, int],
+    content: tuple[int, int] | None,
+    duration: float,
+    detector: FaceDetector | None = None,
+    name: str = "clip",
+) -> Measurements:
+    """The measurements of ``frames`` (gray, :func:`analysis_size`) and of the sound.
+
+    ``stderr`` gives, once the frames are read, what the :func:`silence_filter`
+    and the loudness meter printed.
+
+    Raises:
+        FFmpegError: There was no frame.
+    """
+    size = analysis_size(frame)
+    det = detector or FaceDetector(min_neighbors=5, scale_factor=1.15, min_size=24)
+    tally = _Tally(q, det, analysis_region(frame, content, size),
+                   face_region(frame, content, size), duration)  # fmt: skip
     for i, frame_gray in enumerate(frames):
         tally.add(i, frame_gray)
     if tally.last is None:
-        raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
-    return tally.result(stderr[0], duration)
+        raise FFmpegError(f"no frames decoded from {name}", [], None, "")
+    return tally.result(stderr(), duration)
+
+
+@dataclass(frozen=True)
+class Taps:
+    """What the encode writes beside the clip so that nothing decodes it again (issue 16).
+
+    The finished picture at :data:`SAMPLE_FPS`, small and gray, as raw frames
+    (``frames``); the finished sound through :func:`silence_filter` and the
+    loudness meter into the encode's stderr (``audio_filters``); and a
+    ``framecrc`` line per picture frame the upload decoded to (``decoded``),
+    from which :func:`decoded_seconds` reads how much picture there really was.
+    """
+
+    frames: Path
+    decoded: Path
+    size: tuple[int, int]
+    audio_filters: tuple[str, ...]
+
+    @classmethod
+    def in_folder(cls, folder: Path, q: Quality, frame: tuple[int, int]) -> Taps:
+        """Taps written into ``folder`` (a temporary one) for a clip of ``frame`` size."""
+        return cls(
+            folder / "frames.gray",
+            folder / "decoded.crc",
+            analysis_size(frame),
+            (silence_filter(q), meter_filter()),
+        )
+
+    def read_frames(self) -> Iterator[np.ndarray]:
+        """The tapped frames, one at a time."""
+        width, height = self.size
+        with self.frames.open("rb") as fh:
+            while len(chunk := fh.read(width * height)) == width * height:
+                yield np.frombuffer(chunk, np.uint8).reshape(height, width)
+
+
+_CRC_TB = re.compile(r"^#tb 0: (\d+)/(\d+)", re.M)
+
+
+def decoded_seconds(framecrc: Path) -> float:
+    """Where the last frame of a ``framecrc`` listing of one stream ends, in seconds (0: none)."""
+    try:
+        text = framecrc.read_text("ascii", "replace")
+    except FileNotFoundError:
+        return 0.0
+    tb = _CRC_TB.search(text)
+    end = 0
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if line.startswith("#") or len(fields) < 6 or not fields[2].lstrip("-").isdigit():
+            continue
+        end = max(end, int(fields[2]) + max(0, int(fields[3])))
+    return end * int(tb.group(1)) / int(tb.group(2)) if tb and end > 0 else 0.0
 
 
 class _Tally:

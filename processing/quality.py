@@ -47,10 +47,12 @@ from .analysis import (
     MIN_SPAN,
     SAMPLE_FPS,
     Measurements,
+    Taps,
     analysis_region,
     as_json,
     face_region,
     measure,
+    measure_frames,
     sample_frames,
     sharpness,
     silence_filter,
@@ -82,6 +84,7 @@ __all__ = [
     "measure",
     "measure_clip",
     "measure_key",
+    "measure_taps",
     "phash",
     "raised",
     "record",
@@ -177,6 +180,30 @@ def measure_clip(
         duration=duration,
         timeout=cfg.limits.timeout_for(duration),
         log_file=log_file,
+    )
+
+
+def measure_taps(
+    taps: Taps,
+    stderr: str,
+    cfg: Config,
+    *,
+    content: tuple[int, int] | None,
+    duration: float,
+) -> Measurements:
+    """:func:`measure` a clip from what its encode tapped (no decode), ``stderr`` its log.
+
+    Raises:
+        FFmpegError: The encode tapped no frame.
+    """
+    return measure_frames(
+        taps.read_frames(),
+        lambda: stderr,
+        cfg.quality,
+        frame=(cfg.output.width, cfg.output.height),
+        content=content,
+        duration=duration,
+        name="the encode's taps",
     )
 
 
