@@ -1,9 +1,11 @@
-"""Measuring a rendered clip: one decode, small gray frames, the sound metered alongside.
+"""Measuring a rendered clip: small gray frames, the sound metered alongside.
 
-One ffmpeg run streams small gray frames (:data:`SAMPLE_FPS` per second,
-:data:`ANALYSIS_WIDTH` wide) and, in the same run, passes the sound through
+A new clip's encode writes them itself (:class:`Taps`: extra outputs of its
+filter graph, so nothing decodes the clip again); a cached clip measured anew
+is decoded once (:func:`measure`). Either way the frames are :data:`SAMPLE_FPS`
+per second, :data:`ANALYSIS_WIDTH` wide, and the sound goes through
 ``silencedetect`` and the ``ebur128`` meter (the clip's loudness for the
-report: no second decode). Pixels are measured only inside the *analysis
+report). Pixels are measured only inside the *analysis
 region*: the clip's own picture (not the blurred fill beside a portrait clip)
 without the caption bands (hashtag top right, name lower third), so white
 caption boxes cannot hide a dark, black or frozen picture, and the same video
