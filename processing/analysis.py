@@ -1,6 +1,6 @@
 """Measuring a rendered clip: small gray frames, the sound metered alongside.
 
-A new clip's encode writes them itself (:class:`Taps`: extra outputs of its
+A new clip's encode writes them itself (:mod:`processing.taps`: extra outputs of its
 filter graph, so nothing decodes the clip again); a cached clip measured anew
 is decoded once (:func:`measure`). Either way the frames are :data:`SAMPLE_FPS`
 per second, :data:`ANALYSIS_WIDTH` wide, and the sound goes through
@@ -212,59 +212,6 @@ def measure_frames(
     if tally.last is None:
         raise FFmpegError(f"no frames decoded from {name}", [], None, "")
     return tally.result(stderr(), duration)
-
-
-@dataclass(frozen=True)
-class Taps:
-    """What the encode writes beside the clip so that nothing decodes it again (issue 16).
-
-    The finished picture at :data:`SAMPLE_FPS`, small and gray, as raw frames
-    (``frames``); the finished sound through :func:`silence_filter` and the
-    loudness meter into the encode's stderr (``audio_filters``); and a
-    ``framecrc`` line per picture frame the upload decoded to (``decoded``),
-    from which :func:`decoded_seconds` reads how much picture there really was.
-    """
-
-    frames: Path
-    decoded: Path
-    size: tuple[int, int]
-    audio_filters: tuple[str, ...]
-
-    @classmethod
-    def in_folder(cls, folder: Path, q: Quality, frame: tuple[int, int]) -> Taps:
-        """Taps written into ``folder`` (a temporary one) for a clip of ``frame`` size."""
-        return cls(
-            folder / "frames.gray",
-            folder / "decoded.crc",
-            analysis_size(frame),
-            (silence_filter(q), meter_filter()),
-        )
-
-    def read_frames(self) -> Iterator[np.ndarray]:
-        """The tapped frames, one at a time."""
-        width, height = self.size
-        with self.frames.open("rb") as fh:
-            while len(chunk := fh.read(width * height)) == width * height:
-                yield np.frombuffer(chunk, np.uint8).reshape(height, width)
-
-
-_CRC_TB = re.compile(r"^#tb 0: (\d+)/(\d+)", re.M)
-
-
-def decoded_seconds(framecrc: Path) -> float:
-    """Where the last frame of a ``framecrc`` listing of one stream ends, in seconds (0: none)."""
-    try:
-        text = framecrc.read_text("ascii", "replace")
-    except FileNotFoundError:
-        return 0.0
-    tb = _CRC_TB.search(text)
-    end = 0
-    for line in text.splitlines():
-        fields = [f.strip() for f in line.split(",")]
-        if line.startswith("#") or len(fields) < 6 or not fields[2].lstrip("-").isdigit():
-            continue
-        end = max(end, int(fields[2]) + max(0, int(fields[3])))
-    return end * int(tb.group(1)) / int(tb.group(2)) if tb and end > 0 else 0.0
 
 
 class _Tally:

@@ -24,13 +24,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import anonymize, graph, runner
-from .analysis import SAMPLE_FPS, Taps
+from .analysis import SAMPLE_FPS
 from .captions import CaptionSpec, build_ass
 from .config import Config
 from .fsutil import atomic_output
 from .health import Health, audio_prefilters
 from .loudness import GainPlan
 from .probe import VideoStream
+from .taps import Taps
 
 #: The background is drawn at 1/BG_REDUCTION of the frame and blurred there (cheap).
 BG_REDUCTION = 8

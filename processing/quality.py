@@ -47,7 +47,6 @@ from .analysis import (
     MIN_SPAN,
     SAMPLE_FPS,
     Measurements,
-    Taps,
     analysis_region,
     as_json,
     face_region,
@@ -62,6 +61,7 @@ from .config import Config, Quality
 from .errors import FFmpegError
 from .fingerprint import duplicates, phash
 from .normalize import fit
+from .taps import Taps
 
 if TYPE_CHECKING:
     from .report import Entry

@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import quality
-from ..analysis import Taps, decoded_seconds
 from ..anonymize import FaceMask, face_mask
 from ..config import Config
 from ..errors import FFmpegError, FFmpegTimeout, Rejection
@@ -36,6 +35,7 @@ from ..loudness import GainPlan, SimulateFn, plan_gain
 from ..normalize import RenderPlan, encode, output_frames, plan_render
 from ..probe import MediaInfo, probe
 from ..report import Entry
+from ..taps import Taps, decoded_seconds
 from ..verify import conformance_problems, scrub_check
 from .files import ClipFiles
 from .intake import Submission, caption_spec
