@@ -47,16 +47,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if pc := sec.get("per-clip"):
         r = pc["pipeline_over_bare"]
         stage = {k: v["median"] for k, v in pc["pipeline_stages_seconds"].items()}
-        own = {k: v for k, v in stage.items() if k != "encode"}
-        add("pipeline vs one bare ffmpeg pass", "≤ 1.10× its wall time", _ratio(r),
-            r["median"] <= pc["targets"]["pipeline_over_bare_max"],
-            f"missed by {r['median'] / pc['targets']['pipeline_over_bare_max'] - 1:.0%}: the "
+        goal = pc["targets"]["pipeline_over_bare_max"]
+        enc = next((v for k, v in stage.items() if k.startswith("encode")), 0.0)
+        own = {k: v for k, v in stage.items() if not k.startswith("encode")}
+        add("pipeline vs one bare ffmpeg pass", f"≤ {goal:.2f}× its wall time", _ratio(r),
+            r["median"] <= goal,
+            f"missed by {r['median'] / goal - 1:.0%}: the "
             f"pipeline does {sum(own.values()):.1f} s of work the bare commands do not ("
             + ", ".join(f"{k} {v:.1f} s" for k, v in own.items() if v >= 0.05)
-            + "): the full decode that finds a broken upload before it is encoded, and the "
-            "analysis of the finished clip (editors' quality flags, the face check on "
-            "anonymized clips, the output loudness in the report). The encode itself "
-            f"took {stage['encode']:.1f} s against the bare run's "
+            + "), and its encode also writes the checks' taps (the upload's decoded frames "
+            "listed, the finished picture at 2 fps small and gray, the sound metered): it "
+            f"took {enc:.1f} s against the bare encode's "
             f"{pc['bare_encode_seconds']['median']:.1f} s.")  # fmt: skip
         if m := pc.get("moviepy_over_pipeline"):
             movie = pc["moviepy_seconds"]["median"]
@@ -201,8 +202,9 @@ def _per_clip(pc: dict[str, Any]) -> list[str]:
         "",
         "| side | what it runs | wall time |",
         "| --- | --- | --- |",
-        "| pipeline | hash + probe + health decode (picture and sound, with loudness) + the one "
-        f"encode + output probe/checks + one output analysis run (quality flags, loudness) | "
+        "| pipeline | hash + probe + loudness pass (sound only) + the one encode, which also "
+        "checks the upload's decode and taps the finished picture and sound for the quality "
+        "flags and loudness + output probe/checks + quality maths on the tapped frames | "
         f"{_sec(pc['pipeline_seconds'])} |",
         "| bare ffmpeg | audio-only loudness analysis pass + the pipeline's exact encode command "
         f"| {_sec(pc['bare_seconds'])} |",
@@ -212,6 +214,8 @@ def _per_clip(pc: dict[str, Any]) -> list[str]:
         "",
         f"- pipeline / bare ffmpeg (both passes): **{_ratio(pc['pipeline_over_bare'])}**",
         f"- pipeline / bare encode alone: {_ratio(pc['pipeline_over_bare_encode_only'])}",
+        "- ffmpeg runs that decode the upload's picture, per pipeline round: "
+        + ", ".join(str(n) for n in pc.get("pipeline_decodes_of_upload", [])),
         f"- MoviePy / pipeline: **{_ratio(pc['moviepy_over_pipeline'])}**",
         "",
         "Where the pipeline's time goes:",

@@ -1,9 +1,11 @@
-"""Measuring a rendered clip: one decode, small gray frames, the sound metered alongside.
+"""Measuring a rendered clip: small gray frames, the sound metered alongside.
 
-One ffmpeg run streams small gray frames (:data:`SAMPLE_FPS` per second,
-:data:`ANALYSIS_WIDTH` wide) and, in the same run, passes the sound through
+A new clip's encode writes them itself (:mod:`processing.taps`: extra outputs of its
+filter graph, so nothing decodes the clip again); a cached clip measured anew
+is decoded once (:func:`measure`). Either way the frames are :data:`SAMPLE_FPS`
+per second, :data:`ANALYSIS_WIDTH` wide, and the sound goes through
 ``silencedetect`` and the ``ebur128`` meter (the clip's loudness for the
-report: no second decode). Pixels are measured only inside the *analysis
+report). Pixels are measured only inside the *analysis
 region*: the clip's own picture (not the blurred fill beside a portrait clip)
 without the caption bands (hashtag top right, name lower third), so white
 caption boxes cannot hide a dark, black or frozen picture, and the same video
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,11 @@ def _span(start: float, end: float, limit: int, *, inset: int = 0) -> slice:
     return slice(lo, lo + want)
 
 
+def analysis_size(frame: tuple[int, int]) -> tuple[int, int]:
+    """Width and height of the analysed frames of a clip whose frame is ``frame``."""
+    return ANALYSIS_WIDTH, max(2, round(frame[1] * ANALYSIS_WIDTH / frame[0] / 2) * 2)
+
+
 def measure(
     clip: Path,
     q: Quality,
@@ -147,7 +154,7 @@ def measure(
     detector: FaceDetector | None = None,
     log_file: Path | None = None,
 ) -> Measurements:
-    """Measure one rendered clip.
+    """Measure one rendered clip by decoding it (a cached clip; a new one uses :class:`Taps`).
 
     Args:
         clip: The rendered clip.
@@ -163,11 +170,7 @@ def measure(
     Raises:
         FFmpegError: The clip could not be decoded.
     """
-    width = ANALYSIS_WIDTH
-    height = max(2, round(frame[1] * width / frame[0] / 2) * 2)
-    det = detector or FaceDetector(min_neighbors=5, scale_factor=1.15, min_size=24)
-    tally = _Tally(q, det, analysis_region(frame, content, (width, height)),
-                   face_region(frame, content, (width, height)), duration)  # fmt: skip
+    width, height = analysis_size(frame)
     stderr: list[str] = []
     # One pass, one frame in memory at a time (plus the previous one): a long
     # clip costs time, not memory.
@@ -175,11 +178,40 @@ def measure(
     frames = sample_frames(
         clip, width, height, audio, stderr.append, timeout=timeout, log_file=log_file
     )
+    return measure_frames(
+        frames, lambda: stderr[0], q, frame=frame, content=content, duration=duration,
+        detector=detector, name=clip.name,
+    )  # fmt: skip
+
+
+def measure_frames(
+    frames: Iterable[np.ndarray],
+    stderr: Callable[[], str],
+    q: Quality,
+    *,
+    frame: tuple[int, int],
+    content: tuple[int, int] | None,
+    duration: float,
+    detector: FaceDetector | None = None,
+    name: str = "clip",
+) -> Measurements:
+    """The measurements of ``frames`` (gray, :func:`analysis_size`) and of the sound.
+
+    ``stderr`` gives, once the frames are read, what the :func:`silence_filter`
+    and the loudness meter printed.
+
+    Raises:
+        FFmpegError: There was no frame.
+    """
+    size = analysis_size(frame)
+    det = detector or FaceDetector(min_neighbors=5, scale_factor=1.15, min_size=24)
+    tally = _Tally(q, det, analysis_region(frame, content, size),
+                   face_region(frame, content, size), duration)  # fmt: skip
     for i, frame_gray in enumerate(frames):
         tally.add(i, frame_gray)
     if tally.last is None:
-        raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
-    return tally.result(stderr[0], duration)
+        raise FFmpegError(f"no frames decoded from {name}", [], None, "")
+    return tally.result(stderr(), duration)
 
 
 class _Tally:

@@ -5,7 +5,7 @@ target on short clips, and its linear mode silently falls back to dynamic when
 the peaks do not allow the gain. Instead we:
 
 1. measure integrated loudness and true peak of the clip's audio after the same
-   resample/downmix the encode uses (in the health check's decode pass);
+   resample/downmix the encode uses (in the health check's pass over the sound);
 2. apply pure linear gain when the true peak allows it;
 3. otherwise apply the gain followed by a limiter running at 4x the sample rate
    (so it catches inter-sample peaks), then re-measure that chain on the audio

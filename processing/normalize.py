@@ -24,12 +24,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import anonymize, graph, runner
+from .analysis import SAMPLE_FPS
 from .captions import CaptionSpec, build_ass
 from .config import Config
 from .fsutil import atomic_output
 from .health import Health, audio_prefilters
 from .loudness import GainPlan
 from .probe import VideoStream
+from .taps import Taps
 
 #: The background is drawn at 1/BG_REDUCTION of the frame and blurred there (cheap).
 BG_REDUCTION = 8
@@ -196,8 +198,12 @@ def build_command(
     cfg: Config,
     ass_path: Path | None,
     master: Path | None = None,
+    taps: Taps | None = None,
 ) -> list[str]:
     """ffmpeg arguments for the one encode of this clip.
+
+    ``taps``: also write what the checks and quality flags read (see
+    :func:`tap_outputs`), so that nothing decodes the upload or the clip again.
 
     ``master``: also write the final audio, losslessly, as FLAC. The compilation
     builds its soundtrack from these sample-exact masters: joining AAC streams
@@ -211,7 +217,10 @@ def build_command(
     upload = graph.input_file(src, **({"t": length} if health.trimmed else {}))
     mask = graph.input_file(plan.face_mask) if plan.face_mask is not None else None
     vout, aout = filter_graph(plan, v, cfg, ass_path, upload, mask)
-    outputs = []
+    outputs: list[graph.Stream] = []
+    tapped: list[graph.Stream] = []
+    if taps is not None:
+        vout, aout, tapped = tap_outputs(vout, aout, upload, length, taps, plan, cfg)
     if master is not None:
         aout, amaster = graph.split(aout, 2, audio=True)
     opts = graph.options(encoder_args(cfg))
@@ -221,7 +230,49 @@ def build_command(
         outputs.append(
             graph.output(amaster, runner.input_path(master), f="flac", t=length, **lossless)
         )
-    return graph.compile_args(*outputs)
+    return graph.compile_args(*outputs, *tapped)
+
+
+def tap_outputs(
+    vout: graph.Stream,
+    aout: graph.Stream,
+    upload: graph.Stream,
+    length: str,
+    taps: Taps,
+    plan: RenderPlan,
+    cfg: Config,
+) -> tuple[graph.Stream, graph.Stream, list[graph.Stream]]:
+    """The encode's extra outputs for its checks, and the picture and sound left to encode.
+
+    Split off the finished picture and sound (so they measure what is
+    published, as a decode of the clip would, less its compression): small
+    gray frames at :data:`~processing.analysis.SAMPLE_FPS` into a raw file,
+    the sound through silencedetect and the loudness meter into a null output
+    (they print to stderr); and the upload's own decoded picture, one
+    ``framecrc`` line per frame without converting it (``wrapped_avframe``),
+    which says how far the decode really got. Splitting copies no pixels, so
+    the clip's bytes are the same with or without the taps.
+
+    A clip without sound gets its own silence to measure: splitting the
+    generated one would change the sample format the FLAC master is given.
+    """
+    vout, vtap = graph.split(vout, 2)
+    if plan.gain is None:
+        # (a length of its own, or ffmpeg-python would take it for the same node)
+        atap = graph.source("anullsrc", r=cfg.output.sample_rate, cl="stereo", d=length)
+    else:
+        aout, atap = graph.split(aout, 2, audio=True)
+    small = graph.filt(graph.filt(vtap, "fps", SAMPLE_FPS, start_time=0), "scale", *taps.size,
+                       flags="area")  # fmt: skip
+    frames = graph.output(
+        graph.filt(small, "format", "gray"), runner.input_path(taps.frames),
+        f="rawvideo", t=length,
+    )  # fmt: skip
+    metered = graph.output(graph.chain(atap, taps.audio_filters), "-", f="null", t=length)
+    decoded = graph.output(
+        upload["v:0"], runner.input_path(taps.decoded), f="framecrc", **{"c:v": "wrapped_avframe"}
+    )
+    return vout, aout, [frames, metered, decoded]
 
 
 def master_path(clip: Path) -> Path:
@@ -275,8 +326,24 @@ def encode(
     *,
     progress: Callable[[float], None] | None = None,
     log_file: Path | None = None,
+    taps: Taps | None = None,
+    accept: Callable[[str], None] | None = None,
 ) -> Path:
-    """Render ``src`` to ``dst`` in one encode; ``dst`` appears only when complete."""
+    """Render ``src`` to ``dst`` in one encode; ``dst`` appears only when complete.
+
+    Args:
+        src: The upload.
+        dst: The clip (its FLAC master goes beside it, :func:`master_path`).
+        plan: What to render.
+        health: The upload's health check.
+        cfg: Settings.
+        progress: Called with the seconds encoded so far.
+        log_file: The submission's log.
+        taps: Also write the checks' taps (:func:`tap_outputs`).
+        accept: Called with the encode's stderr (logged at ``level+info``)
+            before the outputs are moved into place; whatever it raises
+            discards them.
+    """
     with tempfile.TemporaryDirectory(prefix="reel-") as tmp:
         ass_path = None
         if plan.captions.hashtag or plan.captions.name:
@@ -285,11 +352,15 @@ def encode(
                 build_ass(plan.captions, cfg.output.width, cfg.output.height), "utf-8"
             )
         with atomic_output(master_path(dst)) as master, atomic_output(dst) as part:
-            args = build_command(src, part, plan, health, cfg, ass_path, master)
-            runner.run(
+            args = build_command(src, part, plan, health, cfg, ass_path, master, taps)
+            if accept is not None:  # "[error]" marks the lines it counts
+                args = ["-loglevel", "level+info", *args]
+            _, stderr = runner.run(
                 args,
                 timeout=cfg.limits.timeout_for(plan.duration),
                 progress=progress,
                 log_file=log_file,
             )
+            if accept is not None:
+                accept(stderr)
     return dst

@@ -51,6 +51,7 @@ from .analysis import (
     as_json,
     face_region,
     measure,
+    measure_frames,
     sample_frames,
     sharpness,
     silence_filter,
@@ -60,6 +61,7 @@ from .config import Config, Quality
 from .errors import FFmpegError
 from .fingerprint import duplicates, phash
 from .normalize import fit
+from .taps import Taps
 
 if TYPE_CHECKING:
     from .report import Entry
@@ -82,6 +84,7 @@ __all__ = [
     "measure",
     "measure_clip",
     "measure_key",
+    "measure_taps",
     "phash",
     "raised",
     "record",
@@ -177,6 +180,30 @@ def measure_clip(
         duration=duration,
         timeout=cfg.limits.timeout_for(duration),
         log_file=log_file,
+    )
+
+
+def measure_taps(
+    taps: Taps,
+    stderr: str,
+    cfg: Config,
+    *,
+    content: tuple[int, int] | None,
+    duration: float,
+) -> Measurements:
+    """:func:`measure` a clip from what its encode tapped (no decode), ``stderr`` its log.
+
+    Raises:
+        FFmpegError: The encode tapped no frame.
+    """
+    return measure_frames(
+        taps.read_frames(),
+        lambda: stderr,
+        cfg.quality,
+        frame=(cfg.output.width, cfg.output.height),
+        content=content,
+        duration=duration,
+        name="the encode's taps",
     )
 
 

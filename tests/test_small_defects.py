@@ -288,7 +288,7 @@ def test_extreme_aspect_ratio_gets_quality_flags_and_leaves_no_orphans(
     # takes its files with it.
     broken = tmp_path / "broken"
     with monkeypatch.context() as m:
-        m.setattr(quality, "measure_clip", lambda *a, **k: [][0])
+        m.setattr(quality, "measure_taps", lambda *a, **k: [][0])
         (entry,) = process_batch(source, broken, cfg)
     assert (entry.status, entry.code) == ("rejected", "internal_error")
     assert sorted(p.name for p in (broken / "clips").iterdir()) == []

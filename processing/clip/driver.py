@@ -116,11 +116,15 @@ def _render(
                 clip = still.as_clip(path, sub.sidecar, cfg, workdir, log_file)
                 path, exif = stack.enter_context(clip)
             seen = stages.inspect(path, sub, cfg, log_file)
-            planned = stages.plan(path, sub, seen, cfg, workdir, stack, log_file)
-            stages.render(path, files, planned, seen, cfg, on_progress)
+            for _ in range(2):  # again only when the encode's decode contradicts the probe
+                planned = stages.plan(path, sub, seen, cfg, workdir, stack, log_file)
+                rendered = stages.render(path, files, planned, seen, cfg, on_progress)
+                seen = rendered.again or seen
+                if rendered.again is None:
+                    break
         checked = stages.verify(files, planned, seen, cfg)
         still.check_scrubbed(files.clip, checked.info, exif)
-        measured = stages.measure(files, planned, cfg)
+        measured = stages.measure(rendered)
     except Rejection as rej:
         files.log_line(f"rejected: {rej.reason}")
         return sub.rejected(rej.code, rej.reason)

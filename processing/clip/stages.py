@@ -1,5 +1,10 @@
 """The stages of one clip, in order: inspect → plan → render → verify → measure → entry.
 
+The upload's picture is decoded once, by the render, which also confirms what
+the inspection took from the probe and taps the finished picture and sound for
+the measurements (issue 16). When the render decoded a different length than
+planned, it hands back the full inspection to plan and render again with.
+
 Each stage takes the values the earlier ones returned (frozen) and returns its
 own; none writes anything but its own output file. A stage that finds the
 upload unusable raises :class:`~processing.errors.Rejection` with the reason
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +27,15 @@ from pathlib import Path
 from .. import quality
 from ..anonymize import FaceMask, face_mask
 from ..config import Config
-from ..errors import Rejection
+from ..errors import FFmpegError, FFmpegTimeout, Rejection
 from ..faces.check import FaceCheck, check_hidden
 from ..fsutil import sha256_file
-from ..health import Health, audio_prefilters, check
+from ..health import Health, audio_prefilters, check, check_fully, confirm
 from ..loudness import GainPlan, SimulateFn, plan_gain
 from ..normalize import RenderPlan, encode, output_frames, plan_render
 from ..probe import MediaInfo, probe
 from ..report import Entry
+from ..taps import Taps, decoded_seconds
 from ..verify import conformance_problems, scrub_check
 from .files import ClipFiles
 from .intake import Submission, caption_spec
@@ -69,7 +76,7 @@ class Verified:
 
 @dataclass(frozen=True)
 class Measured:
-    """The finished clip's quality measurements and loudness (one decode)."""
+    """The finished clip's quality measurements and loudness (tapped from the encode)."""
 
     values: quality.Measurements
     content: tuple[int, int] | None
@@ -77,8 +84,26 @@ class Measured:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """What the render left: the clip's measurements, or the inspection to start again from."""
+
+    measured: Measured | None
+    again: Inspected | None = None
+    """The full decode's inspection, when the encode decoded another length than the
+    probe claimed (nothing was kept): plan and render again with it."""
+
+
+class _Again(Exception):
+    """The encode's decode disagreed with the plan: discard its outputs (see :func:`render`)."""
+
+    def __init__(self, health: Health):
+        super().__init__("planned again from a full decode")
+        self.health = health
+
+
 def inspect(path: Path, sub: Submission, cfg: Config, log: Path | None = None) -> Inspected:
-    """Probe and decode the upload once: refuse what cannot be used, measure its loudness."""
+    """Probe the upload and hear its sound: refuse what cannot be used, measure its loudness."""
     anon = cfg.anonymize
     voice = anon.voice_pitch if sub.sidecar.anonymize and anon.voice else None
     return Inspected(check(path, cfg, log, voice_pitch=voice), voice)
@@ -126,18 +151,56 @@ def render(
     seen: Inspected,
     cfg: Config,
     progress: Callable[[float], None] | None,
-) -> None:
-    """The one encode: ``files.clip`` and its audio master appear only when complete."""
-    total = planned.render.duration
+) -> Rendered:
+    """The one encode: ``files.clip`` and its audio master appear only when complete.
+
+    The encode is the upload's health check's decode too (:func:`~processing.health.confirm`)
+    and the measurements' (:class:`~processing.analysis.Taps`).
+
+    Raises:
+        Rejection: The upload is damaged or too short (the full check's reason).
+    """
+    total, r = planned.render.duration, planned.render
 
     def fraction(seconds: float) -> None:
         if progress is not None:
             progress(min(1.0, seconds / total) if total > 0 else 1.0)
 
-    encode(
-        path, files.clip, planned.render, seen.health, cfg,
-        progress=fraction if progress else None, log_file=files.log,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="reel-taps-") as tmp:
+        taps = Taps.in_folder(Path(tmp), cfg.quality, (cfg.output.width, cfg.output.height))
+        said: list[str] = []
+
+        def accept(stderr: str) -> None:
+            said.append(stderr)
+            video = decoded_seconds(taps.decoded)
+            again = confirm(
+                path, seen.health, stderr, video, cfg, files.log, voice_pitch=seen.voice
+            )
+            if again is not None:
+                files.log_line(
+                    f"the encode decoded {video:.3f} s of picture, not the {total:.3f} s planned "
+                    f"from the probe: discarded, planned again for {again.use_duration:.3f} s"
+                )
+                raise _Again(again)
+
+        try:
+            encode(
+                path, files.clip, r, seen.health, cfg, progress=fraction if progress else None,
+                log_file=files.log, taps=taps, accept=accept,
+            )  # fmt: skip
+        except _Again as redo:
+            return Rendered(None, Inspected(redo.health, seen.voice))
+        except FFmpegError as exc:
+            if not isinstance(exc, FFmpegTimeout) and not seen.health.decoded:
+                # A damaged upload gets the reason checking it first gives, not "encode failed".
+                check_fully(path, cfg, files.log, voice_pitch=seen.voice)
+            raise
+        started = time.monotonic()
+        values = quality.measure_taps(
+            taps, said[0], cfg, content=r.fg_size if r.background else None, duration=total
+        )
+    return Rendered(Measured(values, r.fg_size if r.background else None,
+                             time.monotonic() - started))  # fmt: skip
 
 
 def verify(files: ClipFiles, planned: Plan, seen: Inspected, cfg: Config) -> Verified:
@@ -169,17 +232,13 @@ def verify(files: ClipFiles, planned: Plan, seen: Inspected, cfg: Config) -> Ver
     return Verified(info, hidden, (st.st_size, st.st_mtime_ns), sha256_file(clip))
 
 
-def measure(files: ClipFiles, planned: Plan, cfg: Config) -> Measured:
-    """Quality flags' measurements and the output's loudness: one decode of the finished clip."""
-    r = planned.render
-    content = r.fg_size if r.background else None
-    started = time.monotonic()
-    values = quality.measure_clip(
-        files.clip, cfg, content=content, duration=r.duration, log_file=files.log
-    )
-    if values.loudness is None:  # pragma: no cover - ebur128 always prints its summary
-        raise RuntimeError(f"ebur128 printed no summary for {files.clip.name}")
-    return Measured(values, content, time.monotonic() - started)
+def measure(rendered: Rendered) -> Measured:
+    """Quality flags' measurements and the output's loudness, as the render tapped them."""
+    measured = rendered.measured
+    assert measured is not None  # the driver renders again until there is a clip
+    if measured.values.loudness is None:  # pragma: no cover - ebur128 always prints its summary
+        raise RuntimeError("ebur128 printed no summary for the rendered clip")
+    return measured
 
 
 def warnings(sub: Submission, seen: Inspected, planned: Plan) -> list[str]:
