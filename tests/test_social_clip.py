@@ -233,9 +233,12 @@ def test_an_anonymized_clip_is_reframed_on_its_blurred_picture(made: Made) -> No
 
 
 @pytest.mark.slow
-def test_withdrawal_removes_every_rendition(made: Made, tmp_path: Path) -> None:
-    files = _files(made, "tall.mp4")
+def test_withdrawal_removes_every_rendition_and_a_lost_one_is_rendered_again(
+    made: Made,
+) -> None:
+    files, face = _files(made, "tall.mp4"), _files(made, "face.mp4")
     assert all(files.rendition(a).is_file() for a in ASPECTS)
+    face.rendition("1:1").unlink()  # lost: the record listing it must not be reused
     sidecar = made.uploads / "tall.json"
     kept = sidecar.read_text("utf-8")
     sidecar.write_text(json.dumps({"consent": False}), "utf-8")
@@ -244,9 +247,10 @@ def test_withdrawal_removes_every_rendition(made: Made, tmp_path: Path) -> None:
     finally:
         sidecar.write_text(kept, "utf-8")
     assert got["tall.mp4"].code == "consent_withdrawn"
-    assert got["face.mp4"].cached
     left = sorted(p.name for p in (made.out / "clips").iterdir() if p.name.startswith(files.sid))
     assert left == []
+    assert got["anon.mp4"].cached and not got["face.mp4"].cached
+    assert face.rendition("1:1").is_file()
 
 
 def test_the_render_key_holds_the_per_clip_social_settings() -> None:
