@@ -326,9 +326,14 @@ def encode(
         social = _social_files(plan, renditions or {}, Path(tmp), stack)
         with atomic_output(master_path(dst)) as master, atomic_output(dst) as part:
             args = build_command(src, part, plan, health, cfg, ass_path, master, social)
+            # Renditions add their pixels to the encode's work: the time limit grows with them.
+            out = cfg.output
+            work = 1 + sum(w * h for w, h in (p.output for p in plan.renditions)) / (
+                out.width * out.height
+            )
             runner.run(
                 args,
-                timeout=cfg.limits.timeout_for(plan.duration),
+                timeout=cfg.limits.timeout_for(plan.duration) * work,
                 progress=progress,
                 log_file=log_file,
             )
