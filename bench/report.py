@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import curve, scale
+from . import curve, scale, social
 from .assembly import CHECKS, JOIN, SIGNATURES, VIDEO_ALONE
 
 #: "In seconds" for the 100-clip compilation: under this many.
@@ -127,6 +127,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         out += curve.targets(c)
     if sc := sec.get("scale"):
         out += scale.targets(sc)
+    if soc := sec.get("social"):
+        out += social.targets(soc)
     return out
 
 
@@ -184,6 +186,8 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
         lines += curve.markdown(c)
     if sc := sec.get("scale"):
         lines += scale.markdown(sc)
+    if soc := sec.get("social"):
+        lines += social.markdown(soc)
     path.write_text("\n".join(lines) + "\n", "utf-8")
 
 

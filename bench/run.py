@@ -44,6 +44,7 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "faces": {"duration": 2.0},
         "curve": {"size": (1920, 1080), "seconds": 3.0},
         "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 1},
+        "social": {"duration": 4.0, "size": (1280, 720), "runs": 2},
     },
     "smoke": {
         "per-clip": {
@@ -63,9 +64,10 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
             "size": (256, 144), "seconds": 1.0, "candidates": (("fast", 20), ("veryfast", 18)),
         },
         "scale": {"clips": 2, "size": (256, 144), "seconds": 1.0, "rounds": 1},
+        "social": {"duration": 1.0, "size": (320, 180), "runs": 1, "overrides": SMALL},
     },
 }  # fmt: skip
-SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale")
+SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale", "social")
 
 
 def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PREFECT_HOME"] = str(work / "prefect-home")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-    from bench import assembly, batch, curve, faces, per_clip, scale
+    from bench import assembly, batch, curve, faces, per_clip, scale, social
     from bench.common import dump, machine
     from bench.report import targets, write_markdown
 
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             section = curve.bench(work, log=log, **plan[name])
         elif name == "scale":
             section = scale.bench(work, log=log, **plan[name])
+        elif name == "social":
+            section = social.bench(work, log=log, **plan[name])
         else:
             section = batch.bench(work, log=log, **plan[name])
         timings[name] = round(time.monotonic() - t, 1)

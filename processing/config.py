@@ -242,6 +242,13 @@ class Config:
             "anonymize": asdict(self.anonymize),
             "max_duration": self.limits.max_duration,
         }
+        if self.social.renditions:  # only then: turning them on re-renders, other keys stay
+            s = self.social
+            relevant["social"] = {
+                "renditions": list(s.renditions), "max_pan_px": s.max_pan_px,
+                "still_share": s.still_share, "face_margin": s.face_margin,
+                "smooth_seconds": s.smooth_seconds, "apart_share": s.apart_share,
+            }  # fmt: skip
         blob = json.dumps(relevant, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

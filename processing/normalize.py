@@ -17,11 +17,13 @@ out: H.264 High yuv420p + AAC-LC, BT.709 tags, ``+faststart``, no metadata.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import anonymize, graph, runner
 from .analysis import SAMPLE_FPS
@@ -32,6 +34,10 @@ from .health import Health, audio_prefilters
 from .loudness import GainPlan
 from .probe import VideoStream
 from .taps import Taps
+
+if TYPE_CHECKING:  # processing.social builds on this module; it is imported where used
+    from .social.reframe import CropPath
+    from .social.renditions import Fork
 
 #: The background is drawn at 1/BG_REDUCTION of the frame and blurred there (cheap).
 BG_REDUCTION = 8
@@ -57,6 +63,8 @@ class RenderPlan:
     """Anonymization: a mask of where faces are, one frame per output frame."""
     voice_pitch: float | None = None
     """Anonymization: pitch ratio of the voice disguise."""
+    renditions: tuple[CropPath, ...] = ()
+    """Social renditions made by the same encode (``social.renditions``), in order."""
 
 
 def output_frames(health: Health, cfg: Config) -> int:
@@ -152,8 +160,12 @@ def filter_graph(
     ass_path: Path | None,
     upload: graph.Stream,
     mask: graph.Stream | None = None,
+    fork: Fork | None = None,
 ) -> tuple[graph.Stream, graph.Stream]:
-    """The clip's final picture and sound, built from input ``upload`` (and the face ``mask``)."""
+    """The clip's final picture and sound, built from input ``upload`` (and the face ``mask``).
+
+    ``fork`` takes the anonymized picture before it is fitted (the social renditions).
+    """
     out = cfg.output
     W, H = out.width, out.height
     fw, fh = plan.fg_size
@@ -164,6 +176,8 @@ def filter_graph(
     if mask is not None:
         # Faces are hidden before the picture is fitted, so its background copy is hidden too.
         pic = anonymize.hide_faces(pic, mask, v, cfg)
+    if fork is not None:
+        pic = fork(pic)
     if plan.background:
         bw, bh = W // BG_REDUCTION, H // BG_REDUCTION
         bgsrc, fgsrc = graph.split(pic, 2)
@@ -199,6 +213,7 @@ def build_command(
     ass_path: Path | None,
     master: Path | None = None,
     taps: Taps | None = None,
+    renditions: Mapping[str, tuple[Path, Path | None]] | None = None,
 ) -> list[str]:
     """ffmpeg arguments for the one encode of this clip.
 
@@ -210,14 +225,21 @@ def build_command(
     by copy overlaps each one's 1024 priming samples and final partial frame
     at every seam, and the muxer's fix-up makes the sound drift late a few
     milliseconds per clip (0.3 s over 100 clips).
+
+    ``renditions``: aspect → (file, captions) of each of ``plan.renditions``, also
+    written by this encode (:mod:`processing.social.renditions`).
     """
     v = health.info.video
     assert v is not None
     length = f"{plan.duration:.6f}"
     upload = graph.input_file(src, **({"t": length} if health.trimmed else {}))
     mask = graph.input_file(plan.face_mask) if plan.face_mask is not None else None
-    vout, aout = filter_graph(plan, v, cfg, ass_path, upload, mask)
+    fork = _social_fork(plan, v, renditions or {})
+    vout, aout = filter_graph(plan, v, cfg, ass_path, upload, mask, fork)
     outputs: list[graph.Stream] = []
+    if fork is not None:
+        aout, social = fork.outputs(aout, length, encoder_args(cfg))
+        outputs += social
     tapped: list[graph.Stream] = []
     if taps is not None:
         vout, aout, tapped = tap_outputs(vout, aout, upload, length, taps, plan, cfg)
@@ -275,6 +297,18 @@ def tap_outputs(
     return vout, aout, [frames, metered, decoded]
 
 
+def _social_fork(
+    plan: RenderPlan, v: VideoStream, files: Mapping[str, tuple[Path, Path | None]]
+) -> Fork | None:
+    """The social renditions' branch of the graph, or None when there are none."""
+    if not plan.renditions:
+        return None
+    from .social.renditions import Fork, Target
+
+    targets = [Target(p, *files[p.aspect]) for p in plan.renditions]
+    return Fork(targets, v, _to709(v, plan.hdr))
+
+
 def master_path(clip: Path) -> Path:
     """Where the lossless audio master of ``clip`` lives."""
     return clip.with_suffix(".flac")
@@ -328,6 +362,7 @@ def encode(
     log_file: Path | None = None,
     taps: Taps | None = None,
     accept: Callable[[str], None] | None = None,
+    renditions: Mapping[str, Path] | None = None,
 ) -> Path:
     """Render ``src`` to ``dst`` in one encode; ``dst`` appears only when complete.
 
@@ -343,24 +378,50 @@ def encode(
         accept: Called with the encode's stderr (logged at ``level+info``)
             before the outputs are moved into place; whatever it raises
             discards them.
+        renditions: Aspect → final file of each of ``plan.renditions``,
+            written by the same encode, each appearing only when complete.
     """
-    with tempfile.TemporaryDirectory(prefix="reel-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="reel-") as tmp, contextlib.ExitStack() as stack:
         ass_path = None
         if plan.captions.hashtag or plan.captions.name:
             ass_path = Path(tmp) / "captions.ass"
             ass_path.write_text(
                 build_ass(plan.captions, cfg.output.width, cfg.output.height), "utf-8"
             )
+        social = _social_files(plan, renditions or {}, Path(tmp), stack)
         with atomic_output(master_path(dst)) as master, atomic_output(dst) as part:
-            args = build_command(src, part, plan, health, cfg, ass_path, master, taps)
+            args = build_command(
+                src, part, plan, health, cfg, ass_path, master, taps=taps, renditions=social
+            )
             if accept is not None:  # "[error]" marks the lines it counts
                 args = ["-loglevel", "level+info", *args]
+            # Renditions add their pixels to the encode's work: the time limit grows with them.
+            out = cfg.output
+            work = 1 + sum(w * h for w, h in (p.output for p in plan.renditions)) / (
+                out.width * out.height
+            )
             _, stderr = runner.run(
                 args,
-                timeout=cfg.limits.timeout_for(plan.duration),
+                timeout=cfg.limits.timeout_for(plan.duration) * work,
                 progress=progress,
                 log_file=log_file,
             )
             if accept is not None:
                 accept(stderr)
     return dst
+
+
+def _social_files(
+    plan: RenderPlan, finals: Mapping[str, Path], tmp: Path, stack: contextlib.ExitStack
+) -> dict[str, tuple[Path, Path | None]]:
+    """Aspect → (temporary file moved to ``finals[aspect]`` on success, captions file)."""
+    from .social.renditions import rendition_ass
+
+    files: dict[str, tuple[Path, Path | None]] = {}
+    for p in plan.renditions:
+        script = rendition_ass(plan.captions, p.aspect)
+        ass = tmp / f"captions.{p.aspect.replace(':', 'x')}.ass" if script else None
+        if ass is not None and script is not None:
+            ass.write_text(script, "utf-8")
+        files[p.aspect] = (stack.enter_context(atomic_output(finals[p.aspect])), ass)
+    return files

@@ -67,6 +67,10 @@ class Entry:
     streams: dict[str, Any] | None = None
     """The rendered clip's stream signature as its output check probed it, with the
     file's ``[size, mtime_ns]`` then: the compilation trusts it while they still match."""
+    renditions: dict[str, dict[str, Any]] | None = None
+    """The clip's social renditions (``social.renditions``): aspect → ``key`` (relative to
+    the output), ``frame``, ``file`` ``[size, mtime_ns]``, ``sha256``, stream ``signature``,
+    ``layout`` (crop, fill, native), ``why`` and ``max_pan_px`` (1080-wide output pixels)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **changes: Any) -> Entry:

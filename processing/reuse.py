@@ -27,6 +27,13 @@ def reusable_record(files: ClipFiles, rkey: str, dest: Output) -> dict[str, Any]
     Otherwise the published record is fetched, so that a worker with an empty
     staging folder skips what another worker finished and published.
     """
+    data = _clip_record(files, rkey, dest)
+    if data is not None and not _renditions_present(data, files, dest):
+        return None  # a rendition it lists is gone: render again rather than publish a gap
+    return data
+
+
+def _clip_record(files: ClipFiles, rkey: str, dest: Output) -> dict[str, Any] | None:
     out, sid, clip = files.out, files.sid, files.clip
     data = _record(out, sid, rkey)
     if data is not None and clip.is_file():
@@ -38,6 +45,18 @@ def reusable_record(files: ClipFiles, rkey: str, dest: Output) -> dict[str, Any]
     if clip.is_file():
         return data if _describes(data, clip) else None
     return data if dest.exists(files.clip_key) else None
+
+
+def _renditions_present(record: dict[str, Any], files: ClipFiles, dest: Output) -> bool:
+    """Every social rendition the record lists is here or at ``dest``."""
+    listed = record.get("renditions")
+    if not isinstance(listed, dict):
+        return True
+    for aspect in listed:
+        key = files.rendition_key(aspect)
+        if not (files.out / key).is_file() and not dest.exists(key):
+            return False
+    return True
 
 
 def _record(out: Path, sid: str, rkey: str) -> dict[str, Any] | None:

@@ -61,7 +61,7 @@ def process_submission(
     entered around the render only (the orchestrator's encode slot): reusing
     a clip waits for nothing.
     """
-    files = ClipFiles(out, sub.id)
+    files = ClipFiles(out, sub.id, aspects=tuple(cfg.social.renditions))
     rkey = render_key(sub, cfg)
     dest = dest or LocalOutput(out)
     if withdrawn(sub):
@@ -217,7 +217,10 @@ def process_safely(
     if dest is not None:
         rendered = entry.output is not None
         publish.publish_clip(
-            dest, ClipFiles(out, sub.id), rendered=rendered, logs=cfg.storage.publish_logs
+            dest,
+            ClipFiles(out, sub.id, tuple(cfg.social.renditions)),
+            rendered=rendered,
+            logs=cfg.storage.publish_logs,
         )
     return entry
 

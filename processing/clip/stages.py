@@ -20,9 +20,10 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .. import quality
 from ..anonymize import FaceMask, face_mask
@@ -35,6 +36,7 @@ from ..loudness import GainPlan, SimulateFn, plan_gain
 from ..normalize import RenderPlan, encode, output_frames, plan_render
 from ..probe import MediaInfo, probe
 from ..report import Entry
+from ..social.renditions import plan_renditions, verify_renditions
 from ..taps import Taps, decoded_seconds
 from ..verify import conformance_problems, scrub_check
 from .files import ClipFiles
@@ -72,6 +74,8 @@ class Verified:
     file: tuple[int, int]
     """The clip's ``(size, mtime_ns)`` when it was checked."""
     sha256: str
+    renditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each social rendition as its checks saw it (aspect → what the record lists)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,13 @@ def plan(
         health, gain, caption_spec(sub, cfg), cfg,
         face_mask=faces.path if faces else None, voice_pitch=seen.voice,
     )  # fmt: skip
+    if cfg.social.renditions:  # reframed on the anonymization's own scan when there is one
+        video = health.info.video
+        assert video is not None
+        social = plan_renditions(
+            path, video, render.frames, cfg, faces.scan if faces else None, log_file=log
+        )
+        render = replace(render, renditions=social)
     return Plan(render, gain, faces, simulations)
 
 
@@ -187,6 +198,7 @@ def render(
             encode(
                 path, files.clip, r, seen.health, cfg, progress=fraction if progress else None,
                 log_file=files.log, taps=taps, accept=accept,
+                renditions={p.aspect: files.rendition(p.aspect) for p in r.renditions},
             )  # fmt: skip
         except _Again as redo:
             return Rendered(None, Inspected(redo.health, seen.voice))
@@ -228,8 +240,13 @@ def verify(files: ClipFiles, planned: Plan, seen: Inspected, cfg: Config) -> Ver
         )
         if not hidden.passed:
             raise Rejection("face_visible", hidden.reason())
+    social = verify_renditions(
+        {p.aspect: files.rendition(p.aspect) for p in planned.render.renditions},
+        planned.render.renditions, duration,
+        seen.health.info.tags, cfg, anonymized=planned.faces is not None, log_file=files.log,
+    )  # fmt: skip
     st = clip.stat()
-    return Verified(info, hidden, (st.st_size, st.st_mtime_ns), sha256_file(clip))
+    return Verified(info, hidden, (st.st_size, st.st_mtime_ns), sha256_file(clip), social)
 
 
 def measure(rendered: Rendered) -> Measured:
@@ -292,6 +309,7 @@ def entry(
             "signature": checked.info.signature, "file": list(checked.file),
             "sha256": checked.sha256,
         },
+        renditions=checked.renditions or None,
         seconds=round(time.monotonic() - started, 2),
         rendered_by=f"{socket.gethostname()}:{os.getpid()}",
         rendered_at=datetime.now(UTC).isoformat(timespec="seconds"),
