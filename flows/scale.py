@@ -29,8 +29,9 @@ Threads on one machine keep the server's global limit: there several runs
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -64,20 +65,44 @@ def _local_slots(size: int) -> threading.BoundedSemaphore:
 def encode_slot(cfg: Config, limit: str) -> Callable[[], AbstractContextManager[Any]]:
     """The encode slot for one clip: in the worker process on Dask, the server's otherwise.
 
+    Outside Dask the clip first takes one of this process's own slots, then the
+    server's: a slot given back here goes straight to a clip of this run that
+    waits for it, instead of idling until that clip's next poll of the server
+    (Prefect answers a full limit with a ``Retry-After`` that grows with the
+    number of clips waiting, up to 30 s). The server's limit still bounds the
+    encodes of every run together.
+
     Args:
         cfg: The campaign config (``orchestration.max_parallel_encodes``).
         limit: Name of the server's global concurrency limit (threads).
     """
+    slots = _local_slots(max(1, cfg.orchestration.max_parallel_encodes))
     if on_dask_worker():
-        slots = _local_slots(max(1, cfg.orchestration.max_parallel_encodes))
         return lambda: slots
 
-    def server_slot() -> AbstractContextManager[Any]:
+    @contextlib.contextmanager
+    def server_slot() -> Iterator[None]:
         from prefect.concurrency.sync import concurrency
 
-        return concurrency(limit, occupy=1, strict=False)
+        with slots, concurrency(limit, occupy=1, strict=False):
+            yield
 
     return server_slot
+
+
+def in_flight(cfg: Config, dask: bool) -> int | None:
+    """How many clips the flow keeps submitted at once (None: all of them, on Dask).
+
+    Threads: the encode slots plus ``orchestration.prepare_ahead``, so that
+    the next clips are fetched, probed, checked and planned (and the last ones
+    verified and measured) while the slots encode, and a 100-clip batch does
+    not start 100 health checks at once. Dask: each worker's threads bound
+    its clips already (one more thread than its slots, see the module text).
+    """
+    if dask:
+        return None
+    o = cfg.orchestration
+    return max(1, o.max_parallel_encodes) + max(0, o.prepare_ahead)
 
 
 def warm() -> None:

@@ -67,6 +67,10 @@ class Entry:
     streams: dict[str, Any] | None = None
     """The rendered clip's stream signature as its output check probed it, with the
     file's ``[size, mtime_ns]`` then: the compilation trusts it while they still match."""
+    stage_times: dict[str, float] | None = None
+    """When the render's parts ran (Unix time): ``started``, ``prepared`` (ready to
+    encode), ``slot_taken``, ``encoded``, ``slot_given``, ``finished``; how busy the
+    encode slots were is read from them."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **changes: Any) -> Entry:
