@@ -17,14 +17,19 @@ instead:
   before any clip.
 
 * **One thread per worker, busy with bookkeeping.** A clip's task on a worker
-  spends seconds in Prefect's task-run calls to the server and in the probe
-  and loudness pass before it encodes. With as many worker threads as encode
-  slots the core idles meanwhile; with one thread more than the slots (the
-  slots are the semaphore above, not the threads) the next clip gets ready
-  while one encodes.
+  spends seconds in Prefect's task-run calls to the server, fetching the
+  upload, the probe, health and loudness pass before it encodes, and the
+  output checks after. With as many worker threads as encode slots the core
+  idles meanwhile; with one thread more than the slots (the slots are the
+  semaphore above, not the threads) the next clip gets ready while one
+  encodes. The slot is held around the encode only (``processing.clip.driver``),
+  so the extra thread's clip does all of that outside it.
 
 Threads on one machine keep the server's global limit: there several runs
 (an on-demand run next to the nightly one) share the machine's encode slots.
+A clip takes a slot of its own process first (the same semaphore), then the
+server's, and the flow keeps ``max_parallel_encodes + prepare_ahead`` clips in
+hand (:func:`in_flight`).
 """
 
 from __future__ import annotations
