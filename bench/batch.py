@@ -139,6 +139,7 @@ class FlowRunner:
         if dask:
             cmd.append("--dask")
         cmd += extra or []
+        load = os.getloadavg()[0]  # the machine is shared: what the run competed with
         start = time.monotonic()
         with console.open("w") as fh:
             proc = subprocess.Popen(
@@ -161,6 +162,7 @@ class FlowRunner:
             "submissions": len(entries),
             "accepted": sum(e["status"] != "rejected" for e in entries),
             "process_seconds": round(wall, 3),
+            "load_average_at_start": round(load, 2),
             "import_seconds": data["import_seconds"],
             "cluster_seconds": data["cluster_seconds"],
             "flow_seconds": data["flow_seconds"],
@@ -174,25 +176,56 @@ class FlowRunner:
             "peak_processes": mem.peak_processes,
             "peak_threads": mem.peak_threads,
             "renderers": len({e["rendered_by"] for e in entries if e["rendered_by"]}),
+            **slot_times(data, fresh),
         }
 
 
+def slot_times(data: dict[str, Any], fresh: list[dict[str, Any]]) -> dict[str, float]:
+    """How long the rendered clips held encode slots, from their entries' ``stage_times``.
+
+    ``slot_held_seconds``: Σ over clips of slot given back − slot taken (the
+    encode, and taking and giving back the slot around it); ``encode_seconds``:
+    Σ of the encodes alone; ``encode_span_seconds``: from the first slot taken
+    to the last given back; ``first_slot_after_seconds`` and
+    ``after_last_slot_seconds``: the flow's time before the first and after
+    the last (flow start-up, hashing the uploads, the first clip's
+    preparation; the last clip's checks, report and review page).
+    """
+    times = [e["stage_times"] for e in fresh if e.get("stage_times")]
+    if not times:
+        return {"slot_held_seconds": 0.0, "encode_seconds": 0.0, "encode_span_seconds": 0.0,
+                "first_slot_after_seconds": 0.0, "after_last_slot_seconds": 0.0}  # fmt: skip
+    first = min(t["slot_taken"] for t in times)
+    last = max(t["slot_given"] for t in times)
+    return {
+        "slot_held_seconds": round(sum(t["slot_given"] - t["slot_taken"] for t in times), 3),
+        "encode_seconds": round(sum(t["encoded"] - t["slot_taken"] for t in times), 3),
+        "encode_span_seconds": round(last - first, 3),
+        "first_slot_after_seconds": round(first - data["flow_began"], 3),
+        "after_last_slot_seconds": round(data["flow_ended"] - last, 3),
+    }
+
+
 def overhead(run: dict[str, Any], parallel: int) -> dict[str, float]:
-    """Orchestration cost of a run.
+    """Orchestration cost of a run, and how busy its ``parallel`` encode slots were.
 
     ``per_clip_seconds``: the flow's wall time minus its own batch steps
-    (hashing the uploads; report and review page) minus the clips' processing
-    time spread over the ``parallel`` encode slots, per clip: what Prefect
-    (task runs, states, results, the concurrency slots) adds to each clip.
-    ``slot_use``: the share of the slots' time, between the batch steps, spent
-    processing clips.
+    (hashing the uploads; report and review page) minus the slots' held time
+    spread over the ``parallel`` encode slots, per clip: what each clip costs
+    the batch besides its encode (Prefect's task runs, preparation and checks
+    not hidden behind another clip's encode).
+    ``slot_use``: the share of the slots' time over the whole flow (start-up,
+    hashing, report and review page included) during which a clip held one;
+    ``slot_use_encoding``: the same share from the first slot taken to the
+    last given back (what preparing the next clip while one encodes governs).
     """
     n = max(1, run["submissions"])
-    busy = run["clip_seconds_sum"] / parallel
+    held, span = run["slot_held_seconds"], run["encode_span_seconds"]
     between = run["flow_seconds"] - run["identify_seconds"] - run["finish_seconds"]
     return {
-        "per_clip_seconds": round((between - busy) / n, 3),
-        "slot_use": round(busy / between, 3) if between > 0 else 0.0,
+        "per_clip_seconds": round((between - held / parallel) / n, 3),
+        "slot_use": round(held / (parallel * run["flow_seconds"]), 3),
+        "slot_use_encoding": round(held / (parallel * span), 3) if span > 0 else 0.0,
     }
 
 

@@ -94,16 +94,20 @@ def main() -> None:
         flow = with_task_runner(process_submissions, cluster.scheduler_address)
         params = params.model_copy(update={"dask_address": cluster.scheduler_address})
     t = time.monotonic()
+    began = time.time()  # Unix time, as the entries' stage_times
     try:
         entries = flow(params)
     finally:
         flow_seconds = time.monotonic() - t
+        ended = time.time()
         if cluster is not None:
             cluster.close()
     result = {
         "import_seconds": round(imported - started, 3),
         "cluster_seconds": None if cluster_seconds is None else round(cluster_seconds, 3),
         "flow_seconds": round(flow_seconds, 3),
+        "flow_began": began,
+        "flow_ended": ended,
         "identify_seconds": round(steps["identify"], 3),
         "finish_seconds": round(steps["finish"], 3),
         "entries": [
@@ -112,6 +116,7 @@ def main() -> None:
                 "cached": e.cached,
                 "seconds": e.seconds,
                 "rendered_by": e.rendered_by,
+                "stage_times": None if e.cached else e.stage_times,
             }
             for e in entries
         ],

@@ -14,6 +14,8 @@ SECONDS = 10.0
 FLAT = 1.25
 #: "Seconds" for a re-run with nothing new (the flow itself).
 RERUN_SECONDS = 10.0
+#: Issue 16: the encode slots busy at least this share of a batch flow's time.
+SLOT_USE = 0.90
 CAPPED = "PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS"
 
 
@@ -100,6 +102,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("peak memory flat as the batch grows", f"{hi['clips']} clips ≤ {FLAT}× {lo['clips']}",
             f"{lo['peak_tree_mib']:.0f} → {hi['peak_tree_mib']:.0f} MiB ({growth:.2f}×)",
             growth <= FLAT)  # fmt: skip
+        if all("slot_use_encoding" in r for r in runs):  # not in results from before issue 16
+            add("encode slots busy, batches of small clips (issue 16)",
+                f"≥ {SLOT_USE:.0%} of the flow's time",
+                ", ".join(f"{r['clips']} clips {r['slot_use']:.0%}" for r in runs)
+                + " of the whole flow; from first to last encode "
+                + ", ".join(f"{r['slot_use_encoding']:.0%}" for r in runs),
+                min(r["slot_use"] for r in runs) >= SLOT_USE, _slot_why(runs))  # fmt: skip
         inc = b["incremental"]
         for key, when in (("nothing_new", "first re-run"), ("nothing_new_again", "next re-runs")):
             r = inc[key]
@@ -269,6 +278,23 @@ def _assembly(asm: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _slot_why(runs: list[dict[str, Any]]) -> str:
+    """Where the slots' idle time is, for a missed slot-use target."""
+    parts = [
+        f"{r['clips']} clips: {r['first_slot_after_seconds']:.1f} s before the first slot "
+        f"(flow start, hashing, first clip's preparation), {r['after_last_slot_seconds']:.1f} s "
+        f"after the last (last clip's checks, report and review page {r['finish_seconds']:.1f} s)"
+        for r in runs
+    ]
+    return (
+        "between the first and the last encode the slots are held "
+        + ", ".join(f"{r['slot_use_encoding']:.0%}" for r in runs)
+        + " of the time; the rest of the flow is serial: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def _batch(b: dict[str, Any]) -> list[str]:
     s = b["setup"]
     lines = [
@@ -284,25 +310,33 @@ def _batch(b: dict[str, Any]) -> list[str]:
         "(Python, ffmpeg children, Dask workers), sampled every 50 ms. One run per size.",
         "",
         "| clips | flow | process | hashing uploads | report + review page | encodes "
-        "| ffmpeg commands | Σ clip processing | overhead / clip | slot use "
+        "| ffmpeg commands | Σ clip processing | overhead / clip | Σ slot held | slot use "
+        "| slot use, first to last encode | before first slot | after last slot "
         "| peak memory (tree) | peak memory (Python) | peak threads (Python) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- " * 17 + "|",
     ]
     for r in b["scaling"]:
         lines.append(
             f"| {r['clips']} | {r['flow_seconds']:.1f} s | {r['process_seconds']:.1f} s "
             f"| {r['identify_seconds']:.1f} s | {r['finish_seconds']:.1f} s "
             f"| {r['encodes']} | {r['ffmpeg_commands']} | {r['clip_seconds_sum']:.1f} s "
-            f"| {r['per_clip_seconds']:.2f} s | {r['slot_use']:.0%} | {r['peak_tree_mib']:.0f} MiB "
+            f"| {r['per_clip_seconds']:.2f} s | {r['slot_held_seconds']:.1f} s "
+            f"| {r['slot_use']:.0%} | {r['slot_use_encoding']:.0%} "
+            f"| {r['first_slot_after_seconds']:.1f} s | {r['after_last_slot_seconds']:.1f} s "
+            f"| {r['peak_tree_mib']:.0f} MiB "
             f"| {r['peak_python_mib']:.0f} MiB | {r['peak_threads']} |"
         )
     inc = b["incremental"]
     lines += [
         "",
-        "Overhead per clip = (flow wall time − hashing − report and review page − Σ clip "
-        "processing / encode slots) / clips: what orchestration adds to each clip. Slot use = "
-        "Σ clip processing / (encode slots × the flow's time between hashing and report). A "
-        "clip's processing time is the pipeline's own clock (its entry's `seconds`).",
+        "Overhead per clip = (flow wall time − hashing − report and review page − Σ slot "
+        "held / encode slots) / clips: what a clip costs the batch besides its encode. A clip "
+        "holds an encode slot around its encode only (taking the slot, the encode, giving it "
+        "back); Σ slot held adds up those times from the entries' `stage_times` (slot taken → "
+        "given back). Slot use = Σ slot held / (encode slots × the whole flow's time: start-up, "
+        'hashing, report and review page included); "first to last encode" divides by the '
+        "time from the first slot taken to the last given back instead. A clip's processing "
+        "time is the pipeline's own clock (its entry's `seconds`).",
         "",
         "## 4. Incremental re-runs",
         "",

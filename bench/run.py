@@ -43,7 +43,7 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "faces": {"duration": 2.0},
         "curve": {"size": (1920, 1080), "seconds": 3.0},
-        "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 1},
+        "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 2},
         "social": {"duration": 4.0, "size": (1280, 720), "runs": 2},
     },
     "smoke": {

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -175,11 +175,14 @@ def markdown(section: dict[str, Any]) -> list[str]:
         "process to both cores. Workers start with `--preload flows.scale`, as a standing "
         "cluster would; the cluster's start-up is not in the flow time. Each worker has one "
         "encode slot (`max_parallel_encodes = 1`: a one-core machine) and two threads, so the "
-        "next clip's task does its Prefect bookkeeping, probe and loudness pass while one "
-        "encodes; the threads run has two slots.",
+        "next clip's task does its Prefect bookkeeping, fetch, probe, health and loudness pass "
+        "(and the last one's checks) while one encodes: a slot is held around the encode "
+        "only. The threads run has two slots and keeps `prepare_ahead` clips in hand beyond "
+        "them. Slot use as in section 3 (Σ slot held / (slots × flow time)).",
         "",
-        "| run | what | flow | encodes | rendering processes | overhead / clip | slot use |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| run | what | flow | encodes | rendering processes | overhead / clip "
+        "| slot use | slot use, first to last encode | load average (1 min) at start |",
+        "| --- " * 9 + "|",
     ]
     for name, runs in section["runs"].items():
         lines.append(
@@ -187,7 +190,9 @@ def markdown(section: dict[str, Any]) -> list[str]:
             f"| {', '.join(str(r['encodes']) for r in runs)} "
             f"| {', '.join(str(r['renderers']) for r in runs)} "
             f"| {max(r['per_clip_seconds'] for r in runs):.2f} s "
-            f"| {min(r['slot_use'] for r in runs):.0%} |"
+            f"| {_range(r['slot_use'] for r in runs)} "
+            f"| {_range(r.get('slot_use_encoding', 0.0) for r in runs)} "
+            f"| {', '.join(str(r.get('load_average_at_start', '—')) for r in runs)} |"
         )
     two, dt = section["two_over_one"], section["dask_over_threads"]
     lines += [
@@ -199,6 +204,11 @@ def markdown(section: dict[str, Any]) -> list[str]:
     if ran := section.get("ran"):
         lines.append(f"Run {ran['date']}; load average at its end {ran['load_average_at_end']}.")
     return lines
+
+
+def _range(values: Iterable[float]) -> str:
+    vals = sorted(values)
+    return f"{vals[0]:.0%}" if vals[0] == vals[-1] else f"{vals[0]:.0%}–{vals[-1]:.0%}"
 
 
 def _sec(stat: dict[str, Any]) -> str:

@@ -8,14 +8,17 @@ artifacts, log summaries).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import queue
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Flow, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 
 from processing import runner, state
 from processing.clip.files import ClipFiles
@@ -171,15 +174,51 @@ def _process_all(src: Source, dest: Output, cfg: Config) -> list[Entry]:
     subs, entries = identify_task(src, cfg, work)
     progress = artifacts.ProgressArtifact(len(subs), f"Rendering {len(subs)} submissions")
     task = process_task.with_options(result_storage=out_dir / ".prefect" / "results")
-    futures = [task.submit(sub, src, dest, cfg) for sub in subs]
-    for _ in as_completed(futures):
-        progress.advance()
+    futures = _submit_in_window(
+        subs, lambda sub: task.submit(sub, src, dest, cfg), scale.in_flight(cfg, _on_dask()),
+        progress.advance,
+    )  # fmt: skip
     entries += [f.result() for f in futures]
     finish_task(dest, src, cfg, entries)
     artifacts.submissions_table(entries)
     artifacts.run_summary(entries, dest, src.uri, cfg)
     artifacts.links(dest, cfg=cfg)
     return entries
+
+
+def _on_dask() -> bool:
+    """Whether this flow run's tasks go to a Dask cluster."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    kinds = type(ctx.task_runner).__mro__ if ctx else ()
+    return any(k.__module__.startswith("prefect_dask") for k in kinds)
+
+
+def _submit_in_window(
+    subs: list[Submission],
+    submit: Callable[[Submission], PrefectFuture[Entry]],
+    window: int | None,
+    done: Callable[[], None],
+) -> list[PrefectFuture[Entry]]:
+    """Every submission's future, in order, with at most ``window`` of them unfinished.
+
+    A clip is submitted as soon as another finishes, so the next ones are being
+    prepared while the encode slots work, but never the whole batch at once.
+    """
+    finished: queue.Queue[PrefectFuture[Entry]] = queue.Queue()
+    futures: list[PrefectFuture[Entry]] = []
+    pending = iter(subs)
+    for sub in itertools.islice(pending, window):
+        futures.append(submit(sub))
+        futures[-1].add_done_callback(finished.put)
+    for _ in subs:
+        finished.get()
+        done()
+        for sub in itertools.islice(pending, 1):
+            futures.append(submit(sub))
+            futures[-1].add_done_callback(finished.put)
+    return futures
 
 
 @flow(name="build-compilation", log_prints=True)

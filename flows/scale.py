@@ -17,20 +17,26 @@ instead:
   before any clip.
 
 * **One thread per worker, busy with bookkeeping.** A clip's task on a worker
-  spends seconds in Prefect's task-run calls to the server and in the probe
-  and loudness pass before it encodes. With as many worker threads as encode
-  slots the core idles meanwhile; with one thread more than the slots (the
-  slots are the semaphore above, not the threads) the next clip gets ready
-  while one encodes.
+  spends seconds in Prefect's task-run calls to the server, fetching the
+  upload, the probe, health and loudness pass before it encodes, and the
+  output checks after. With as many worker threads as encode slots the core
+  idles meanwhile; with one thread more than the slots (the slots are the
+  semaphore above, not the threads) the next clip gets ready while one
+  encodes. The slot is held around the encode only (``processing.clip.driver``),
+  so the extra thread's clip does all of that outside it.
 
 Threads on one machine keep the server's global limit: there several runs
 (an on-demand run next to the nightly one) share the machine's encode slots.
+A clip takes a slot of its own process first (the same semaphore), then the
+server's, and the flow keeps ``max_parallel_encodes + prepare_ahead`` clips in
+hand (:func:`in_flight`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -64,20 +70,44 @@ def _local_slots(size: int) -> threading.BoundedSemaphore:
 def encode_slot(cfg: Config, limit: str) -> Callable[[], AbstractContextManager[Any]]:
     """The encode slot for one clip: in the worker process on Dask, the server's otherwise.
 
+    Outside Dask the clip first takes one of this process's own slots, then the
+    server's: a slot given back here goes straight to a clip of this run that
+    waits for it, instead of idling until that clip's next poll of the server
+    (Prefect answers a full limit with a ``Retry-After`` that grows with the
+    number of clips waiting, up to 30 s). The server's limit still bounds the
+    encodes of every run together.
+
     Args:
         cfg: The campaign config (``orchestration.max_parallel_encodes``).
         limit: Name of the server's global concurrency limit (threads).
     """
+    slots = _local_slots(max(1, cfg.orchestration.max_parallel_encodes))
     if on_dask_worker():
-        slots = _local_slots(max(1, cfg.orchestration.max_parallel_encodes))
         return lambda: slots
 
-    def server_slot() -> AbstractContextManager[Any]:
+    @contextlib.contextmanager
+    def server_slot() -> Iterator[None]:
         from prefect.concurrency.sync import concurrency
 
-        return concurrency(limit, occupy=1, strict=False)
+        with slots, concurrency(limit, occupy=1, strict=False):
+            yield
 
     return server_slot
+
+
+def in_flight(cfg: Config, dask: bool) -> int | None:
+    """How many clips the flow keeps submitted at once (None: all of them, on Dask).
+
+    Threads: the encode slots plus ``orchestration.prepare_ahead``, so that
+    the next clips are fetched, probed, checked and planned (and the last ones
+    verified and measured) while the slots encode, and a 100-clip batch does
+    not start 100 health checks at once. Dask: each worker's threads bound
+    its clips already (one more thread than its slots, see the module text).
+    """
+    if dask:
+        return None
+    o = cfg.orchestration
+    return max(1, o.max_parallel_encodes) + max(0, o.prepare_ahead)
 
 
 def warm() -> None:

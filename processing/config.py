@@ -136,6 +136,7 @@ class Orchestration:
     storage_retry_delay_seconds: float
     lock_wait_seconds: float
     lease_seconds: float
+    prepare_ahead: int
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ def value_problems(cfg: Config) -> list[str]:
         problems.append(
             "orchestration.lock_wait_seconds must be 0 or more, lease_seconds at least 10"
         )
+    if orch.prepare_ahead < 0:
+        problems.append("orchestration.prepare_ahead must be 0 or more")
     if cfg.compilation.language not in cfg.cards:
         problems.append(
             f"compilation.language {cfg.compilation.language!r} has no [cards."

@@ -71,6 +71,10 @@ class Entry:
     """The clip's social renditions (``social.renditions``): aspect → ``key`` (relative to
     the output), ``frame``, ``file`` ``[size, mtime_ns]``, ``sha256``, stream ``signature``,
     ``layout`` (crop, fill, native), ``why`` and ``max_pan_px`` (1080-wide output pixels)."""
+    stage_times: dict[str, float] | None = None
+    """When the render's parts ran (Unix time): ``started``, ``prepared`` (ready to
+    encode), ``slot_taken``, ``encoded``, ``slot_given``, ``finished``; how busy the
+    encode slots were is read from them."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], **changes: Any) -> Entry:

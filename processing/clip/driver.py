@@ -7,9 +7,10 @@ batch. A clip already rendered under the same render key is reused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -58,8 +59,10 @@ def process_submission(
     A clip already rendered under the same :func:`render_key` is reused, here
     or, for a remote ``dest``, wherever it was published from (its record is
     fetched; the clip itself only if it must be measured again). ``slot`` is
-    entered around the render only (the orchestrator's encode slot): reusing
-    a clip waits for nothing.
+    entered around the encode only (the orchestrator's encode slot): fetching,
+    probing, the health and loudness pass and the face mask happen before it
+    is taken and the checks and measurements after it is given back, so other
+    clips do those while this one encodes; reusing a clip waits for nothing.
     """
     files = ClipFiles(out, sub.id, aspects=tuple(cfg.social.renditions))
     rkey = render_key(sub, cfg)
@@ -71,12 +74,11 @@ def process_submission(
         return cached
     if sub.retired:  # no original left to render from
         return unservable(sub, files, dest)
-    with slot():
-        try:
-            entry = _render(sub, source, files, cfg, workdir, on_progress, rkey)
-        except BaseException:
-            files.discard()  # nothing half done stays listed by no report
-            raise
+    try:
+        entry = _render(sub, source, files, cfg, workdir, on_progress, rkey, slot)
+    except BaseException:
+        files.discard()  # nothing half done stays listed by no report
+        raise
     if entry.output is None:
         files.discard()  # a rejected render, and an older render's files
     return entry
@@ -105,11 +107,16 @@ def _render(
     workdir: Path,
     on_progress: Callable[[float], None] | None,
     rkey: str,
+    slot: Callable[[], AbstractContextManager[Any]],
 ) -> Entry:
-    """The stages in order; a rejection or an ffmpeg failure becomes the entry's reason."""
+    """The stages in order; a rejection or an ffmpeg failure becomes the entry's reason.
+
+    Only the encode holds ``slot``; ``times`` records when each part began and ended.
+    """
     log_file = files.fresh_log()
     started = time.monotonic()
     exif: list[tuple[str, str]] = []
+    times = {"started": time.time()}
     try:
         with source.local_copy(sub.upload, workdir) as path, contextlib.ExitStack() as stack:
             if sub.photo:  # the photo becomes the clip every stage reads
@@ -118,7 +125,8 @@ def _render(
             seen = stages.inspect(path, sub, cfg, log_file)
             for _ in range(2):  # again only when the encode's decode contradicts the probe
                 planned = stages.plan(path, sub, seen, cfg, workdir, stack, log_file)
-                rendered = stages.render(path, files, planned, seen, cfg, on_progress)
+                with _held(slot, times):
+                    rendered = stages.render(path, files, planned, seen, cfg, on_progress)
                 seen = rendered.again or seen
                 if rendered.again is None:
                     break
@@ -135,8 +143,31 @@ def _render(
     if sub.photo:
         sub = replace(sub, warnings=[*sub.warnings, still.NOTE])
     made = stages.entry(sub, files, rkey, (seen, planned, checked, measured), cfg, started)
+    times["finished"] = time.time()
+    made = dataclasses.replace(made, stage_times=times)
     state.write_record(files.out, sub.id, made.as_dict())
     return apply_consent(made, cfg)
+
+
+@contextlib.contextmanager
+def _held(
+    slot: Callable[[], AbstractContextManager[Any]], times: dict[str, float]
+) -> Iterator[None]:
+    """``slot`` held around the block; when it was asked for, taken, used and given back.
+
+    ``prepared`` is when the clip was ready to encode (asked for its slot),
+    ``slot_taken``/``slot_given`` bound the time it held the slot and
+    ``encoded`` is when the encode inside it ended: what the bench adds up
+    into slot use, and what tests check the overlap between clips with.
+    """
+    times["prepared"] = time.time()
+    with slot():
+        times["slot_taken"] = time.time()
+        try:
+            yield
+        finally:
+            times["encoded"] = time.time()
+    times["slot_given"] = time.time()
 
 
 def process_batch(

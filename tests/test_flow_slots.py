@@ -1,0 +1,119 @@
+"""Full encode slots: the next clip is prepared while one encodes, and a slot holds an encode only.
+
+Read from what ran, not from timing thresholds: every ffmpeg process the flow
+started (its thread, command line, start and end) and every time a clip's task
+held an encode slot, with one slot for a batch of three tiny clips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mediagen as mg
+from flows import campaign, scale
+from flows.params import BatchParams
+from processing import runner
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Span:
+    """Something a thread did between two instants (``time.time()``)."""
+
+    thread: int
+    start: float
+    end: float
+    what: str
+
+    def within(self, other: Span) -> bool:
+        return other.start <= self.start and self.end <= other.end
+
+    @property
+    def encode(self) -> bool:
+        return "libx264" in self.what.split()
+
+
+@contextlib.contextmanager
+def _recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[Span], list[Span]]]:
+    """Every ffmpeg/ffprobe process and every encode slot held while the block runs."""
+    processes: list[Span] = []
+    slots: list[Span] = []
+    spawned, encode_slot = runner._spawned, scale.encode_slot
+
+    @contextlib.contextmanager
+    def recorded_process(cmd: list[str], **kw: Any) -> Iterator[Any]:
+        start = time.time()
+        try:
+            with spawned(cmd, **kw) as child:
+                yield child
+        finally:
+            processes.append(Span(threading.get_ident(), start, time.time(), " ".join(cmd)))
+
+    def recorded_slot(*args: Any) -> Callable[[], contextlib.AbstractContextManager[None]]:
+        real = encode_slot(*args)
+
+        @contextlib.contextmanager
+        def held() -> Iterator[None]:
+            with real():
+                start = time.time()
+                try:
+                    yield
+                finally:
+                    slots.append(Span(threading.get_ident(), start, time.time(), "slot"))
+
+        return held
+
+    monkeypatch.setattr(runner, "_spawned", recorded_process)
+    monkeypatch.setattr(scale, "encode_slot", recorded_slot)
+    yield processes, slots
+
+
+def test_next_clip_is_prepared_while_one_encodes_and_the_slot_holds_only_the_encode(
+    prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "uploads"
+    src.mkdir()
+    for i in range(3):
+        mg.make_clip(src / f"clip{i}.mp4", duration=1.5 + 0.1 * i, size=(320, 180))
+        (src / f"clip{i}.json").write_text(json.dumps({"name": f"S {i}", "consent": True}))
+    config = tmp_path / "one-slot.toml"
+    config.write_text(
+        "[output]\nwidth = 320\nheight = 180\n[orchestration]\nmax_parallel_encodes = 1\n"
+    )
+    params = BatchParams(source=str(src), out=str(tmp_path / "out"), config=str(config))
+    with _recorded(monkeypatch) as (processes, slots):
+        entries = campaign.process_submissions(params)
+    assert [e.status for e in entries] == ["accepted"] * 3
+
+    encodes = sorted((p for p in processes if p.encode), key=lambda p: p.start)
+    assert len(encodes) == len(slots) == 3
+    # One slot: the encodes never overlap.
+    assert all(a.end <= b.start for a, b in itertools.pairwise(encodes))
+    # Each slot held exactly one process of its clip's thread, and that is its encode.
+    for slot in slots:
+        inside = [p for p in processes if p.thread == slot.thread and p.within(slot)]
+        assert [p.encode for p in inside] == [True], inside
+    # Clip 2 (and 3) started preparing (probe, health check, loudness) before the
+    # encode of the clip ahead of it ended.
+    for ahead, nxt in itertools.pairwise(encodes):
+        first = min(p.start for p in processes if p.thread == nxt.thread)
+        assert first < ahead.end, "the next clip waited for the encode ahead of it"
+
+    # The entries say the same: prepared before the clip ahead finished encoding.
+    times = sorted((e.stage_times or {} for e in entries), key=lambda t: t["slot_taken"])
+    assert all(
+        t["started"] <= t["prepared"] <= t["slot_taken"] <= t["encoded"] <= t["slot_given"]
+        for t in times
+    )
+    assert all(b["started"] < a["encoded"] for a, b in itertools.pairwise(times))
