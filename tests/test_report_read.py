@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from processing import quality
 from processing.config import load_config
 from processing.report import Entry, Report, read_report, write_report
 from processing.review import render_review
@@ -108,3 +109,17 @@ def test_report_is_frozen(tmp_path: Path) -> None:
     assert isinstance(report, Report)
     with pytest.raises(AttributeError):
         report.entries[0].status = "accepted"  # type: ignore[misc]
+
+
+def test_duplicate_flags_are_new_entries_and_the_old_ones_stay_as_they_were() -> None:
+    q = load_config().quality
+    prints = {"fingerprint": [f"{h:016x}" for h in (0x0F0F0F0F0F0F0F0F, 0xFFFF0000FFFF0000) * 8]}
+    dark = {"dark": {"raised": False, "value": 0.4, "threshold": 0.1}}
+    a = Entry(id="a" * 16, source="a.mp4", status="accepted", flags=dict(dark), quality=prints)
+    b = Entry(id="b" * 16, source="b.mp4", status="accepted", flags=dict(dark), quality=prints)
+    c = Entry(id="c" * 16, source="c.mp4", status="rejected")
+    marked = quality.mark_duplicates([a, b, c], q)
+    assert [e.id for e in marked] == [a.id, b.id, c.id] and marked[2] is c
+    assert marked[0].flags is not None and marked[0].flags["duplicate"]["of"] == [b.id]
+    assert marked[0].flags["duplicate"]["raised"] and list(marked[0].flags) == ["dark", "duplicate"]
+    assert a.flags == dark and b.flags == dark  # what the caller holds is not changed
