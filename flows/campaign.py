@@ -117,8 +117,10 @@ def _log_clip(logger: Any, e: Entry) -> None:
 
 
 @task(name="write-report", retry_condition_fn=_transient, cache_policy=NO_CACHE)
-def finish_task(dest: Output, source: Source, cfg: Config, entries: list[Entry]) -> Path:
-    return finish_batch(dest.root, source.uri, cfg, entries, dest=dest, source=source)
+def finish_task(dest: Output, source: Source, cfg: Config, entries: list[Entry]) -> list[Entry]:
+    """Write the report; returns the finished entries (duplicate flags, retention)."""
+    finish_batch(dest.root, source.uri, cfg, entries, dest=dest, source=source)
+    return entries
 
 
 @task(name="compile", retry_condition_fn=_transient, cache_policy=NO_CACHE)
@@ -179,7 +181,7 @@ def _process_all(src: Source, dest: Output, cfg: Config) -> list[Entry]:
         progress.advance,
     )  # fmt: skip
     entries += [f.result() for f in futures]
-    finish_task(dest, src, cfg, entries)
+    entries = finish_task(dest, src, cfg, entries)
     artifacts.submissions_table(entries)
     artifacts.run_summary(entries, dest, src.uri, cfg)
     artifacts.links(dest, cfg=cfg)

@@ -183,8 +183,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace, dest: Output) -> int:
-    from processing import publish, state
+    from processing import publish
     from processing.decisions import approval_warnings
+    from processing.report import read_report
     from processing.review import PAGE, apply_decisions
     from processing.sequences import review_page
 
@@ -199,7 +200,7 @@ def _review(args: argparse.Namespace, dest: Output) -> int:
         )
         for warning in approval_warnings(out):
             print(f"warning: {warning}", file=sys.stderr)
-    publish.stage_for_review(dest, state.submissions(state.load_report(out)))
+    publish.stage_for_review(dest, read_report(out).entries)
     page = review_page(dest)
     dest.publish([PAGE])
     print(f"review page: {dest.url_for(PAGE) if dest.remote else page}")

@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from . import state
 from .decisions import VERSION, DecisionsError, apply_decisions, load_decisions
 from .errors import ReelError
-from .report import Entry
+from .report import Entry, read_report
 
 #: What a clip of someone who asked to stay anonymous is called wherever staff or editors look.
 ANONYMOUS = "Anonymous supporter"
@@ -38,19 +37,17 @@ class Choice:
     id: str
 
 
-def public_name(entry: Entry | Mapping[str, Any]) -> str:
+def public_name(entry: Entry) -> str:
     """The name a clip goes by in the Prefect UI: never an anonymous contributor's.
 
     Mirrors the review page: an anonymous contributor is only "Anonymous
     supporter", and the upload's file name (which may name the person) is not shown.
     """
-    get = entry.get if isinstance(entry, Mapping) else lambda k: getattr(entry, k, None)
-    if get("anonymize"):
+    if entry.anonymize:
         return ANONYMOUS
-    if get("consent") is False:
+    if entry.consent is False:
         return "Consent withdrawn"
-    name = get("name")
-    return str(name) if name else f"No name given ({get('source')})"
+    return entry.name if entry.name else f"No name given ({entry.source})"
 
 
 def choices(entries: Sequence[Entry]) -> list[Choice]:
@@ -80,7 +77,7 @@ def settle(
             clip cannot be compiled any more (consent withdrawn since the pause).
     """
     try:
-        current = {s["id"]: s for s in state.submissions(state.load_report(out))}
+        current = read_report(out).by_id()
     except state.StateError as exc:
         raise ApprovalRefused(str(exc)) from exc
     try:
@@ -102,7 +99,7 @@ def settle(
         raise ApprovalRefused(str(exc).replace("\n  ", " ")) from exc
 
 
-def _saved_order(out: Path, current: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _saved_order(out: Path, current: Mapping[str, Entry]) -> list[str]:
     saved = load_decisions(out)
     if saved is None:
         raise ApprovalRefused(
@@ -137,15 +134,15 @@ def _chosen(offered: Sequence[Choice], clips: Sequence[str]) -> list[str]:
     return [by_label[c] for c in clips]
 
 
-def _check_usable(order: Sequence[str], current: Mapping[str, Mapping[str, Any]]) -> None:
+def _check_usable(order: Sequence[str], current: Mapping[str, Entry]) -> None:
     """Refuse clips the compilation would have to leave out (no consent, not rendered)."""
     problems = []
     for sid in order:
         s = current.get(sid)
         if s is None:
             problems.append(f"{sid} is not a clip of this output (decisions of another batch?)")
-        elif s.get("status") != "accepted" or not s.get("output"):
-            why = s.get("reason") or s.get("status")
+        elif s.status != "accepted" or not s.output:
+            why = s.reason or s.status
             problems.append(f"{public_name(s)} ({sid}) cannot be compiled: {why}")
     if problems:
         raise ApprovalRefused("; ".join(problems))

@@ -27,6 +27,7 @@ from .errors import ReelError
 from .fsutil import atomic_output
 from .loudness import is_silent
 from .normalize import encoder_args, master_path
+from .report import Entry, Report, read_report
 from .timeline import Compilation, Segment, ffmetadata, with_starts
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,8 @@ class CompileError(ReelError):
 
 
 def select_clips(
-    report: dict[str, Any], cfg: Config, order: list[str] | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    report: Report, cfg: Config, order: list[str] | None = None
+) -> tuple[list[Entry], list[dict[str, str]]]:
     """The clip entries to include, in order, and the ones left out with why.
 
     Args:
@@ -46,14 +47,14 @@ def select_clips(
         order: Approved submission ids in the editors' order; ``None`` for
             submission-time order of every accepted clip.
     """
-    entries = report.get("submissions", [])
-    accepted = {e["id"]: e for e in entries if e.get("status") == "accepted" and e.get("output")}
+    entries = report.entries
+    accepted = {e.id: e for e in entries if e.status == "accepted" and e.output}
     left_out: list[dict[str, str]] = []
     for e in entries:
-        if e.get("status") == "excluded":
-            left_out.append({"id": e["id"], "reason": e.get("reason") or "excluded"})
+        if e.status == "excluded":
+            left_out.append({"id": e.id, "reason": e.reason or "excluded"})
     if order is None:
-        chosen = sorted(accepted.values(), key=lambda e: (e.get("submitted_at") or "", e["id"]))
+        chosen = sorted(accepted.values(), key=lambda e: (e.submitted_at or "", e.id))
     else:
         chosen = []
         for sid in order:
@@ -68,22 +69,22 @@ def select_clips(
     return chosen, left_out
 
 
-def clip_segment(entry: dict[str, Any], out: Path, cfg: Config) -> Segment:
+def clip_segment(entry: Entry, out: Path, cfg: Config) -> Segment:
     text = cfg.card_text()
-    anonymous = bool(entry.get("anonymize"))
-    name = None if anonymous else entry.get("name")
+    anonymous = entry.anonymize
+    name = None if anonymous else entry.name
     label = name or text.anonymous
-    level = None if is_silent(entry.get("output_i")) else float(entry["output_i"])
+    level = None if is_silent(entry.output_i) else float(entry.output_i or 0.0)
     return Segment(
         kind="clip",
-        path=out / entry["output"],
-        duration=float(entry["duration"]),
+        path=out / str(entry.output),
+        duration=float(entry.duration or 0.0),
         label=label,
-        id=entry["id"],
-        source=entry.get("source"),
+        id=entry.id,
+        source=entry.source,
         name=label,
-        message=None if anonymous else entry.get("message"),
-        credit=name if entry.get("consent") is True else None,
+        message=None if anonymous else entry.message,
+        credit=name if entry.consent is True else None,
         # Quiet is not silent: only sound under BS.1770's gate is left unmeasured.
         silent=level is None,
         anonymous=anonymous,
@@ -134,7 +135,7 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
     """
     report_path = out / "report.json"
     try:
-        report = state.load_report(out)
+        report = read_report(out)
     except state.StateError as exc:
         raise CompileError(
             f"no readable {report_path}: run `reel process SOURCE --out {out}` first"
@@ -164,7 +165,7 @@ def _build(
     out: Path,
     build: Path,
     cfg: Config,
-    chosen: list[dict[str, Any]],
+    chosen: list[Entry],
     left_out: list[dict[str, str]],
 ) -> Compilation:
     """Cards, segments, the one assembly and its checks, into the folder ``build``."""
@@ -178,7 +179,7 @@ def _build(
         *clips,
         Segment("end", end.path, end.duration, end.chapter, silent=True),
     ]
-    recorded = {out / e["output"]: e.get("streams") for e in chosen}
+    recorded = {out / str(e.output): e.streams for e in chosen}
     # Re-normalized copies show the clip's pixels: they live and die with the set.
     segments, conformed = _conform_all(segments, cfg, build / "conformed", recorded)
     year = cfg.compilation.resolved_year()

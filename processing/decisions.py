@@ -27,6 +27,7 @@ from typing import Any
 
 from . import state, untrusted_json
 from .errors import ReelError
+from .report import Entry, read_report
 from .sidecar import clean_text
 from .storage import LocalOutput
 
@@ -93,10 +94,10 @@ def reviewable_ids(out: Path) -> dict[str, bool]:
         DecisionsError: There is no readable report.
     """
     try:
-        report = state.load_report(out)
+        report = read_report(out)
     except state.StateError as exc:
         raise DecisionsError(str(exc)) from exc
-    return {s["id"]: bool(s.get("output")) for s in state.submissions(report)}
+    return {s.id: bool(s.output) for s in report.entries}
 
 
 def validate(data: Any, known: Mapping[str, bool]) -> Decisions:
@@ -329,10 +330,10 @@ def compile_order(out: Path, *, approve_all: bool) -> tuple[list[str] | None, li
         undecided = [
             s
             for sid, s in entries.items()
-            if sid not in decided.decisions and s.get("status") == "accepted" and s.get("output")
+            if sid not in decided.decisions and s.status == "accepted" and s.output
         ]
-        undecided.sort(key=lambda s: (str(s.get("submitted_at") or ""), s["id"]))
-        order += [s["id"] for s in undecided]
+        undecided.sort(key=lambda s: (s.submitted_at or "", s.id))
+        order += [s.id for s in undecided]
     who = f"{decided.applied_by or decided.editor or 'an editor'} ({decided.applied_at or '?'})"
     notes = [
         f"{_shown_clip(sid, entries)} stays rejected by {who}"
@@ -351,26 +352,26 @@ def approval_warnings(out: Path) -> list[str]:
     return _unconsented(decided, _entries(out))
 
 
-def _entries(out: Path) -> dict[str, dict[str, Any]]:
+def _entries(out: Path) -> dict[str, Entry]:
     """The report's entries by id; none while there is no readable report."""
     try:
-        report = state.load_report(out)
+        return read_report(out).by_id()
     except state.StateError:
         return {}
-    return {s["id"]: s for s in state.submissions(report)}
 
 
-def _unconsented(decided: Decisions, entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _unconsented(decided: Decisions, entries: Mapping[str, Entry]) -> list[str]:
     return [
         f"{_shown_clip(sid, entries)} is approved by the editors but has no consent "
         '(its sidecar does not say "consent": true): left out of the compilation'
         for sid in decided.order
-        if entries.get(sid, {}).get("code") == "no_consent"
+        if (e := entries.get(sid)) is not None and e.code == "no_consent"
     ]
 
 
-def _shown_clip(sid: str, entries: Mapping[str, Mapping[str, Any]]) -> str:
+def _shown_clip(sid: str, entries: Mapping[str, Entry]) -> str:
     """``<id> (<upload>)`` with anything unprintable escaped (names reach a terminal)."""
-    source = str(entries.get(sid, {}).get("source") or "")
+    e = entries.get(sid)
+    source = e.source if e is not None else ""
     text = f"{sid} ({source})" if source else sid
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)

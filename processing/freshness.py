@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .decisions import Decisions, DecisionsError, load_decisions
+from .report import Entry, Report
 
 #: Entry fields that change what the compilation shows of a clip.
 STATE_FIELDS = ("status", "consent", "anonymize", "name", "message", "render_key")
@@ -50,9 +51,9 @@ class Staleness:
 _DIGESTED = ("name", "message")
 
 
-def clip_state(entry: dict[str, Any]) -> dict[str, Any]:
+def clip_state(entry: Entry | None) -> dict[str, Any]:
     """The fields of a report entry the compilation depends on (text as digests)."""
-    state = {k: entry.get(k) for k in STATE_FIELDS}
+    state = {k: getattr(entry, k, None) for k in STATE_FIELDS}
     for k in _DIGESTED:
         text = state[k]
         if isinstance(text, str):
@@ -68,24 +69,24 @@ def decisions_version(decisions: Decisions | None) -> str | None:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def built_from(report: dict[str, Any], clip_ids: Iterable[str], out: Path) -> dict[str, Any]:
+def built_from(report: Report, clip_ids: Iterable[str], out: Path) -> dict[str, Any]:
     """What a compilation of ``clip_ids`` is built from, for its manifest.
 
     Raises:
         DecisionsError: ``decisions.json`` is damaged.
     """
-    entries = _entries(report)
+    entries = report.by_id()
     return {
-        "clips": {sid: clip_state(entries.get(sid, {})) for sid in clip_ids},
+        "clips": {sid: clip_state(entries.get(sid)) for sid in clip_ids},
         "accepted": _accepted(entries),
         "decisions": decisions_version(load_decisions(out)),
     }
 
 
-def assess(manifest: dict[str, Any], report: dict[str, Any], out: Path) -> Staleness:
+def assess(manifest: dict[str, Any], report: Report, out: Path) -> Staleness:
     """Compare the manifest's ``built_from`` with the report and decisions now."""
     result = Staleness()
-    entries = _entries(report)
+    entries = report.by_id()
     try:
         decisions = load_decisions(out)
     except DecisionsError:
@@ -106,16 +107,14 @@ def assess(manifest: dict[str, Any], report: dict[str, Any], out: Path) -> Stale
     return result
 
 
-def _clip_problems(
-    sid: str, then: Any, now: dict[str, Any] | None, rejected: set[str]
-) -> list[str]:
+def _clip_problems(sid: str, then: Any, now: Entry | None, rejected: set[str]) -> list[str]:
     if now is None:
         return [f"clip {sid} is no longer among the submissions"]
     problems = []
     if sid in rejected:
         problems.append(f"clip {sid} was rejected by the editors")
-    if now.get("status") != "accepted":
-        why = now.get("code") or now.get("status")
+    if now.status != "accepted":
+        why = now.code or now.status
         problems.append(f"clip {sid} is no longer accepted ({why})")
     if not isinstance(then, dict):
         return [*problems, f"clip {sid}: what it was built from is unreadable"]
@@ -127,7 +126,7 @@ def _clip_problems(
 
 
 def _legacy_problems(
-    manifest: dict[str, Any], entries: dict[str, dict[str, Any]], rejected: set[str]
+    manifest: dict[str, Any], entries: dict[str, Entry], rejected: set[str]
 ) -> list[str]:
     """The checks possible on a manifest without ``built_from``: status, rejection, label."""
     problems = []
@@ -137,15 +136,10 @@ def _legacy_problems(
         sid = str(seg.get("id"))
         now = entries.get(sid)
         problems += _clip_problems(sid, clip_state(now) if now else None, now, rejected)
-        if now and now.get("anonymize") and now.get("name") and seg.get("label") == now["name"]:
+        if now and now.anonymize and now.name and seg.get("label") == now.name:
             problems.append(f"clip {sid} is named but its contributor asked to be anonymous")
     return problems
 
 
-def _entries(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    subs = report.get("submissions") or []
-    return {str(e["id"]): e for e in subs if isinstance(e, dict) and e.get("id")}
-
-
-def _accepted(entries: dict[str, dict[str, Any]]) -> list[str]:
-    return sorted(sid for sid, e in entries.items() if e.get("status") == "accepted")
+def _accepted(entries: dict[str, Entry]) -> list[str]:
+    return sorted(sid for sid, e in entries.items() if e.status == "accepted")

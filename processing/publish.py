@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from . import compilation_set
 from .clip.files import ClipFiles
@@ -46,7 +45,7 @@ def publish_clip(dest: Output, files: ClipFiles, *, rendered: bool, logs: bool =
     dest.publish([*log, *files.rendered()] if rendered else log)
 
 
-def stage_for_review(dest: Output, entries: Iterable[Entry | dict[str, Any]]) -> None:
+def stage_for_review(dest: Output, entries: Iterable[Entry]) -> None:
     """Fetch what the review page is built from: decisions, the manifest, every rendered clip."""
     dest.fetch([DECISIONS, MANIFEST], mirror=True)
     dest.fetch(_outputs(entries))
@@ -98,10 +97,5 @@ def remove_withdrawn_sets(dest: Output, removed: list[str]) -> None:
     dest.remove(removed)
 
 
-def _outputs(entries: Iterable[Entry | dict[str, Any]]) -> list[str]:
-    found = []
-    for e in entries:
-        output = e.output if isinstance(e, Entry) else e.get("output")
-        if isinstance(output, str) and output:
-            found.append(output)
-    return found
+def _outputs(entries: Iterable[Entry]) -> list[str]:
+    return [e.output for e in entries if e.output]

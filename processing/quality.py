@@ -34,7 +34,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,8 +215,8 @@ def assess(
     content: tuple[int, int] | None,
     duration: float,
     log_file: Path | None = None,
-) -> None:
-    """Measure ``clip`` and store its flags and fingerprint on ``entry``.
+) -> Entry:
+    """``entry`` with the flags and fingerprint of ``clip`` measured.
 
     A clip that cannot be measured keeps no flags and gets a warning; quality
     flags never reject a clip.
@@ -226,10 +226,9 @@ def assess(
         m = measure_clip(clip, cfg, content=content, duration=duration, log_file=log_file)
     except FFmpegError as exc:
         log.warning("quality flags for %s could not be measured: %s", clip.name, exc)
-        entry.warnings.append(f"quality flags could not be measured ({exc.args[0][:200]})")
-        entry.flags, entry.quality = {}, None
-        return
-    record(entry, m, cfg, content=content, seconds=time.monotonic() - started)
+        warning = f"quality flags could not be measured ({exc.args[0][:200]})"
+        return replace(entry, warnings=[*entry.warnings, warning], flags={}, quality=None)
+    return record(entry, m, cfg, content=content, seconds=time.monotonic() - started)
 
 
 def record(
@@ -239,64 +238,73 @@ def record(
     *,
     content: tuple[int, int] | None,
     seconds: float,
-) -> None:
-    """Store the flags and fingerprint of ``m`` (measured in ``seconds``) on ``entry``."""
+) -> Entry:
+    """``entry`` with the flags and fingerprint of ``m`` (measured in ``seconds``)."""
     q = cfg.quality
-    entry.flags = flags(m, q)
+    found = flags(m, q)
+    warnings = list(entry.warnings)
     if entry.anonymize:
         # Blurred faces are meant not to be found; finding one is the alarm.
-        entry.flags.pop("no_face", None)
+        found.pop("no_face", None)
         if m.face > 0:
-            entry.warnings.append(
+            warnings.append(
                 f"the face detector still finds a face in {m.face:.0%} of sampled frames of "
                 "this anonymized clip: check it frame by frame before approving"
             )
     thin = min(content) * ANALYSIS_WIDTH / cfg.output.width if content else MIN_SPAN
     if thin < MIN_SPAN:
-        entry.warnings.append(
+        warnings.append(
             f"quality flags are unreliable: the picture is only {min(content or (0,))} px "
             "across in the frame (extreme aspect ratio), so they were measured partly on "
             "the blurred fill around it"
         )
-    entry.quality = {
+    kept = {
         "key": measure_key(q),
         "content": list(content) if content else None,
         "fingerprint": [f"{h:016x}" for h in m.fingerprint],
         "seconds": round(seconds, 3),
     }
+    return replace(entry, flags=found, warnings=warnings, quality=kept)
 
 
-def refresh(entry: Entry, clip: Path, cfg: Config, *, log_file: Path | None = None) -> bool:
-    """Bring a cached entry's flags up to date with ``cfg``.
+def refresh(
+    entry: Entry, clip: Path, cfg: Config, *, log_file: Path | None = None
+) -> tuple[Entry, bool]:
+    """A cached entry with its flags brought up to date with ``cfg``.
 
     Thresholds are compared again; values are measured again only when the
-    record has none or a measuring setting changed. Returns True when the
-    clip was measured again (so the record should be rewritten).
+    record has none or a measuring setting changed. Returns the new entry and
+    whether the clip was measured again (so the record should be rewritten).
     """
     q = cfg.quality
     stale = not entry.flags or not entry.quality or entry.quality.get("key") != measure_key(q)
     if not stale and entry.flags is not None:
-        entry.flags = reevaluate(entry.flags, q)
-        return False
+        return replace(entry, flags=reevaluate(entry.flags, q)), False
     content = None
     if entry.quality and entry.quality.get("content"):
         w, h = entry.quality["content"]
         content = (int(w), int(h))
     else:
         content = _content_from_input(entry.input, cfg)
-    assess(entry, clip, cfg, content=content, duration=entry.duration or 0.0, log_file=log_file)
-    return True
+    duration = entry.duration or 0.0
+    measured = assess(entry, clip, cfg, content=content, duration=duration, log_file=log_file)
+    return measured, True
 
 
-def mark_duplicates(entries: Iterable[Entry], q: Quality) -> None:
-    """Add the batch-wide ``duplicate`` flag to every accepted, measured entry."""
+def mark_duplicates(entries: Iterable[Entry], q: Quality) -> list[Entry]:
+    """``entries`` with the batch-wide ``duplicate`` flag on every accepted, measured one."""
+    entries = list(entries)
     measured = [e for e in entries if e.quality and e.flags is not None]
     prints = {e.id: [int(h, 16) for h in e.quality.get("fingerprint", [])] for e in measured}  # type: ignore[union-attr]
     found = duplicates(prints, q)
-    for e in measured:
-        share, of = found.get(e.id, (0.0, []))
-        assert e.flags is not None
-        e.flags["duplicate"] = {**_flag("duplicate", share, q), "of": of}
+    marked = []
+    for e in entries:
+        if e.quality and e.flags is not None:
+            share, of = found.get(e.id, (0.0, []))
+            flag = {**_flag("duplicate", share, q), "of": of}
+            e = replace(e, flags={**e.flags, "duplicate": flag})
+        marked.append(e)
+    return marked
 
 
 def _content_from_input(summary: dict[str, Any] | None, cfg: Config) -> tuple[int, int] | None:

@@ -84,7 +84,8 @@ def sweep(source: Source, dest: Output, cfg: Config, entries: list[Entry]) -> li
     Only an original whose clip is rendered and recorded (the record under the
     entry's render key, the clip in the output) and whose bytes are still
     those of the submission (hashed again: a file replaced under the same name
-    is a new upload) is deleted. Each such entry is marked ``original_deleted``.
+    is a new upload) is deleted. The caller marks their entries ``original_deleted``
+    (:func:`processing.sequences.finish_batch`).
     """
     days = cfg.upload.keep_originals_days
     if days <= 0:
@@ -108,7 +109,6 @@ def sweep(source: Source, dest: Output, cfg: Config, entries: list[Entry]) -> li
             source.retire(upload, _marker(sid, due[sid], upload))
             done[sid] = done.get(sid, 0) + 1
     for sid, count in done.items():
-        due[sid].original_deleted = True
         # By id only: a file name can carry an anonymous contributor's name.
         log.info(
             "deleted the original upload of %s (%d file(s)): rendered more than %d day(s) ago "

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from . import review_compilation, state
+from . import review_compilation
 from .decisions import Decisions, DecisionsError, apply_decisions, load_decisions
 from .errors import FFmpegError
 from .fsutil import atomic_output
+from .report import Entry, Report, read_report
 from .review_cards import card, display_name, rejected_card
 from .review_cards import e as _e
 from .review_changes import approval_refusal
@@ -107,26 +108,24 @@ def render_review(
     """
     url = url_for or relative_url
     frame_shell = shell or StaticShell()
-    report = state.load_report(out)  # a StateError (a ReelError) says what to run
-    subs = [s for s in report.get("submissions") or [] if isinstance(s, dict) and s.get("id")]
-    size = (report.get("targets") or {}).get("size") or [1920, 1080]
-    frame = (int(size[0]), int(size[1]))
+    report = read_report(out)  # a StateError (a ReelError) says what to run
+    subs = list(report.entries)
 
-    withdrawn = [_withdrawn(s) for s in subs if s.get("consent") is False]
-    subs = [s for s in subs if s.get("consent") is not False]
-    rendered = [s for s in subs if s.get("output") and (out / str(s["output"])).is_file()]
+    withdrawn = [_withdrawn(s) for s in subs if s.consent is False]
+    subs = [s for s in subs if s.consent is not False]
+    rendered = [s for s in subs if s.output and (out / s.output).is_file()]
     refused = [s for s in subs if s not in rendered]
-    pictures = {s["id"]: _pictures(out, s, frame, url, inline_images) for s in rendered}
+    pictures = {s.id: _pictures(out, s, report.frame, url, inline_images) for s in rendered}
     prune_pictures(out / MEDIA, {_thumb_key(out, s) for s in rendered})
     decisions = _decisions_or_none(out)
 
-    media_urls = [url(str(s["output"])) for s in rendered]
+    media_urls = [url(str(s.output)) for s in rendered]
     manifest = review_compilation.read_for_page(out, report)
     if manifest is not None and not manifest["stale"]:
         media_urls.append(url(manifest["output"]))
     image_urls = [u for p in pictures.values() for u in p.values() if not u.startswith("data:")]
 
-    names = {str(s["id"]): display_name(s) for s in rendered + withdrawn}
+    names = {s.id: display_name(s) for s in rendered + withdrawn}
     data = _script_data(report, out, rendered + withdrawn, decisions)
     body = "\n".join(
         [
@@ -154,9 +153,9 @@ def _decisions_or_none(out: Path) -> Decisions | None:
 
 
 def _clip_sections(
-    rendered: list[dict[str, Any]],
-    refused: list[dict[str, Any]],
-    withdrawn: list[dict[str, Any]],
+    rendered: list[Entry],
+    refused: list[Entry],
+    withdrawn: list[Entry],
     pictures: dict[str, dict[str, str]],
     url: UrlFor,
     names: dict[str, str],
@@ -166,7 +165,7 @@ def _clip_sections(
         _section(
             "review",
             f"Rendered clips ({len(rendered)})",
-            [card(s, pictures[s["id"]], url, names) for s in rendered],
+            [card(s, pictures[s.id], url, names) for s in rendered],
             "No rendered clips yet.",
         ),
         _section(
@@ -188,16 +187,16 @@ def _clip_sections(
 
 
 def _script_data(
-    report: dict[str, Any], out: Path, clips: list[dict[str, Any]], decisions: Decisions | None
+    report: Report, out: Path, clips: list[Entry], decisions: Decisions | None
 ) -> dict[str, Any]:
     """What the page's script starts from (withdrawn clips too, so their decisions are kept)."""
     return {
-        "batch": str(report.get("source", "")) + "|" + str(out.name),
+        "batch": report.source + "|" + str(out.name),
         "clips": {
-            s["id"]: {
+            s.id: {
                 "name": display_name(s),
-                "duration": float(s.get("duration") or 0.0),
-                "status": s.get("status"),
+                "duration": float(s.duration or 0.0),
+                "status": s.status,
                 "refusal": approval_refusal(s),
             }
             for s in clips
@@ -207,23 +206,23 @@ def _script_data(
 
 
 def _pictures(
-    out: Path, s: dict[str, Any], frame: tuple[int, int], url: UrlFor, inline: bool
+    out: Path, s: Entry, frame: tuple[int, int], url: UrlFor, inline: bool
 ) -> dict[str, str]:
     """``poster`` and ``sheet`` URLs of one clip (empty when they cannot be made)."""
     key = _thumb_key(out, s)
-    duration = float(s.get("duration") or 0.0)
+    duration = float(s.duration or 0.0)
     try:
         th = thumbs(
-            out / str(s["output"]),
+            out / str(s.output),
             out / MEDIA,
             key,
             frame=frame,
             duration=duration,
             timeout=60 + 5 * duration,
-            log_file=out / "logs" / f"{s['id']}.log",
+            log_file=out / "logs" / f"{s.id}.log",
         )
     except FFmpegError as exc:
-        log.warning("review page: no pictures for %s: %s", s["id"], exc.args[0])
+        log.warning("review page: no pictures for %s: %s", s.id, exc.args[0])
         return {}
     if inline:
         return {
@@ -236,17 +235,25 @@ def _pictures(
     }
 
 
-def _thumb_key(out: Path, s: dict[str, Any]) -> str:
-    return thumb_key(out / str(s["output"]), str(s["id"]), s.get("render_key"))
+def _thumb_key(out: Path, s: Entry) -> str:
+    return thumb_key(out / str(s.output), s.id, s.render_key)
 
 
-def _withdrawn(s: dict[str, Any]) -> dict[str, Any]:
+def _withdrawn(s: Entry) -> Entry:
     """What the page may show of a submission whose contributor withdrew consent.
 
     No name, message, file name, warnings or clip: the id, the status and why.
     """
-    keep = ("id", "status", "code", "reason", "consent", "duration", "submitted_at")
-    return {k: s.get(k) for k in keep}
+    return Entry(
+        id=s.id,
+        source="",
+        status=s.status,
+        code=s.code,
+        reason=s.reason,
+        consent=s.consent,
+        duration=s.duration,
+        submitted_at=s.submitted_at,
+    )
 
 
 # --------------------------------------------------------------------- markup

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import review_faces
 from .quality import RULES
+from .report import Entry
 from .review_changes import approval_refusal
 from .sheets import SHEET_FRAMES
 
@@ -26,13 +27,12 @@ _HASHTAG = re.compile(r"(#\w+)")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
-def display_name(s: dict[str, Any]) -> str:
-    if s.get("consent") is False:
-        return f"Consent withdrawn ({s['id']})"
-    if s.get("anonymize"):  # the page is published: an anonymous contributor stays unnamed
-        return f"Anonymous ({s['id']})"
-    name = s.get("name")
-    return str(name) if name else f"No name given ({s.get('source') or s['id']})"
+def display_name(s: Entry) -> str:
+    if s.consent is False:
+        return f"Consent withdrawn ({s.id})"
+    if s.anonymize:  # the page is published: an anonymous contributor stays unnamed
+        return f"Anonymous ({s.id})"
+    return s.name if s.name else f"No name given ({s.source or s.id})"
 
 
 def e(value: Any) -> str:
@@ -43,38 +43,38 @@ def _lang_attr(lang: Any) -> str:
     return f' lang="{e(lang)}"' if isinstance(lang, str) and _LANG.match(lang) else ""
 
 
-def _meta(s: dict[str, Any]) -> str:
-    status = str(s.get("status") or "unknown")
+def _meta(s: Entry) -> str:
+    status = s.status or "unknown"
     parts = [
         f'<span class="status status-{e(status)}" data-status="{e(status)}">{e(status)}</span>'
     ]
-    if s.get("language"):
-        parts.append(f"language <span{_lang_attr(s['language'])}>{e(s['language'])}</span>")
-    if s.get("duration"):
-        parts.append(f"{float(s['duration']):.1f} s")
-    if s.get("consent") is not None:
-        parts.append("consent given" if s.get("consent") else "no consent")
-    if s.get("anonymize"):
+    if s.language:
+        parts.append(f"language <span{_lang_attr(s.language)}>{e(s.language)}</span>")
+    if s.duration:
+        parts.append(f"{float(s.duration):.1f} s")
+    if s.consent is not None:
+        parts.append("consent given" if s.consent else "no consent")
+    if s.anonymize:
         parts.append("asked to be anonymized")
-    if not s.get("anonymize"):  # an upload's file name may be the contributor's name
-        parts.append(f"<code>{e(s.get('source') or '')}</code>")
+    if not s.anonymize:  # an upload's file name may be the contributor's name
+        parts.append(f"<code>{e(s.source or '')}</code>")
     return '<p class="meta">' + " · ".join(parts) + "</p>"
 
 
-def _text_blocks(s: dict[str, Any]) -> str:
+def _text_blocks(s: Entry) -> str:
     out = []
-    if s.get("message"):
+    if s.message:
         out.append(
-            f'<blockquote class="message" dir="auto"{_lang_attr(s.get("language"))}>'
-            f"{_isolate_hashtags(str(s['message']))}</blockquote>"
+            f'<blockquote class="message" dir="auto"{_lang_attr(s.language)}>'
+            f"{_isolate_hashtags(s.message)}</blockquote>"
         )
-    if s.get("reason"):
-        what = "Excluded" if s.get("status") == "excluded" else "Reason"
+    if s.reason:
+        what = "Excluded" if s.status == "excluded" else "Reason"
         out.append(
-            f'<p class="reason reason-{e(s.get("status"))}" dir="auto">'
-            f"<strong>{what}:</strong> {e(s['reason'])}</p>"
+            f'<p class="reason reason-{e(s.status)}" dir="auto">'
+            f"<strong>{what}:</strong> {e(s.reason)}</p>"
         )
-    warnings = [_unnamed(w, s) for w in s.get("warnings") or [] if isinstance(w, str)]
+    warnings = [_unnamed(w, s) for w in s.warnings]
     if warnings:
         out.append(
             '<ul class="warnings" aria-label="Warnings">'
@@ -91,21 +91,19 @@ def _isolate_hashtags(text: str) -> str:
     return "".join(f"<bdi>{e(p)}</bdi>" if i % 2 else e(p) for i, p in enumerate(parts))
 
 
-def _unnamed(text: str, s: dict[str, Any]) -> str:
+def _unnamed(text: str, s: Entry) -> str:
     """``text`` without the upload names of an anonymous contributor (names can identify)."""
-    if not s.get("anonymize"):
+    if not s.anonymize:
         return text
-    copies = s.get("copies")
-    copies = copies if isinstance(copies, list) else []
-    keys = {s.get("source"), *(c.get("source") for c in copies if isinstance(c, dict))}
+    keys = {s.source, *(c.get("source") for c in s.copies)}
     for key in sorted((k for k in keys if isinstance(k, str) and k), key=len, reverse=True):
         text = text.replace(key, "an upload")
     return text
 
 
-def _flags(s: dict[str, Any], names: dict[str, str]) -> str:
-    flags = s.get("flags")
-    if not isinstance(flags, dict) or not flags:
+def _flags(s: Entry, names: dict[str, str]) -> str:
+    flags = s.flags
+    if not flags:
         return '<p class="muted">Quality flags not measured.</p>'
     chips, rows = [], []
     for name, rule in RULES.items():
@@ -152,8 +150,8 @@ def _amount(v: Any, unit: str) -> str:
     return f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"
 
 
-def card(s: dict[str, Any], pics: dict[str, str], url: UrlFor, names: dict[str, str]) -> str:
-    sid = e(s["id"])
+def card(s: Entry, pics: dict[str, str], url: UrlFor, names: dict[str, str]) -> str:
+    sid = e(s.id)
     name = e(display_name(s))
     poster = f' poster="{e(pics["poster"])}"' if pics.get("poster") else ""
     sheet = (
@@ -169,7 +167,7 @@ def card(s: dict[str, Any], pics: dict[str, str], url: UrlFor, names: dict[str, 
 <p class="decision-state">Not decided</p>
 {_refusal_note(s)}
 <p class="save-error" role="alert" dir="auto"></p>
-<video controls preload="metadata" playsinline src="{e(url(str(s["output"])))}"{poster}
+<video controls preload="metadata" playsinline src="{e(url(str(s.output)))}"{poster}
  aria-label="Clip: {name}"></video>
 {sheet}
 {review_faces.anonymization_block(s)}
@@ -185,18 +183,18 @@ Reject <kbd>R</kbd></button>
 </div></article>"""
 
 
-def _refusal_note(s: dict[str, Any]) -> str:
+def _refusal_note(s: Entry) -> str:
     refusal = approval_refusal(s)
     if not refusal:
         return ""
     return f'<p class="refusal" dir="auto"><strong>Cannot be approved:</strong> {e(refusal)}</p>'
 
 
-def rejected_card(s: dict[str, Any]) -> str:
-    sid = e(s["id"])
+def rejected_card(s: Entry) -> str:
+    sid = e(s.id)
     return f"""<article class="card rejected" id="r-{sid}" tabindex="-1" aria-labelledby="rt-{sid}">
 <h3 id="rt-{sid}" dir="auto">{e(display_name(s))}</h3>
 {_meta(s)}
-<p class="meta">code <code>{e(s.get("code") or "")}</code></p>
+<p class="meta">code <code>{e(s.code or "")}</code></p>
 {_text_blocks(s)}
 </article>"""

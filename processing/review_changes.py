@@ -25,6 +25,7 @@ from .decisions import (
     history,
     load_decisions,
 )
+from .report import Entry, read_report
 
 #: History entries the page shows (newest first).
 HISTORY_SHOWN = 5
@@ -34,22 +35,22 @@ class ChangeRefused(DecisionsError):
     """A change the editor may not make; the message is shown to them as it is."""
 
 
-def approval_refusal(entry: Mapping[str, Any]) -> str | None:
+def approval_refusal(entry: Entry) -> str | None:
     """Why clip ``entry`` (a report entry) may not be approved, or None when it may.
 
     Refused: a clip without consent (or whose consent was withdrawn), any clip
     the pipeline did not accept, and an anonymity request the clip does not
     honour (no anonymization record, or faces found by the check after the encode).
     """
-    if entry.get("consent") is False:
+    if entry.consent is False:
         return "the contributor withdrew consent: this clip may not be used"
-    if entry.get("code") == "no_consent":
+    if entry.code == "no_consent":
         return 'no consent: the sidecar does not say "consent": true, so it cannot go in the film'
-    if entry.get("status") != "accepted" or not entry.get("output"):
-        why = entry.get("reason") or entry.get("status") or "not accepted"
+    if entry.status != "accepted" or not entry.output:
+        why = entry.reason or entry.status or "not accepted"
         return f"not accepted by the pipeline: {why}"
-    if entry.get("anonymize"):
-        info = entry.get("anonymization")
+    if entry.anonymize:
+        info = entry.anonymization
         if not isinstance(info, dict):
             return "the contributor asked to be anonymized and this clip was not: render it again"
         found = info.get("faces_found")
@@ -64,10 +65,10 @@ def approval_refusal(entry: Mapping[str, Any]) -> str | None:
 def refusals(out: Path) -> dict[str, str]:
     """Every clip of ``out`` that may not be approved → why."""
     try:
-        entries = state.submissions(state.load_report(out))
+        entries = read_report(out).entries
     except state.StateError:  # nothing processed yet: nothing to refuse
         return {}
-    return {e["id"]: r for e in entries if (r := approval_refusal(e)) is not None}
+    return {e.id: r for e in entries if (r := approval_refusal(e)) is not None}
 
 
 def apply_change(
@@ -108,7 +109,7 @@ def _decide(
     out: Path, decisions: dict[str, str], order: list[str], action: Mapping[str, Any]
 ) -> tuple[dict[str, str], list[str]]:
     sid, choice = action.get("id"), action.get("choice")
-    entries = {e["id"]: e for e in state.submissions(state.load_report(out))}
+    entries = read_report(out).by_id()
     if not isinstance(sid, str) or sid not in entries:
         raise ChangeRefused("no such clip in this output")
     if choice not in ("approved", "rejected", None):

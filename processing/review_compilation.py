@@ -16,6 +16,7 @@ from typing import Any
 
 from .compilation_set import MANIFEST, read_manifest
 from .freshness import assess
+from .report import Report
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def read_for_page(out: Path, report: dict[str, Any]) -> dict[str, Any] | None:
+def read_for_page(out: Path, report: Report) -> dict[str, Any] | None:
     """The compilation's manifest, reduced to what the page shows; None if absent or unusable.
 
     ``stale`` lists why it no longer matches the report and the decisions

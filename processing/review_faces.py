@@ -17,6 +17,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .report import Entry
+
 __all__ = ["anonymization_block", "kind"]
 
 
@@ -64,10 +66,10 @@ def _by_detector(info: dict[str, Any]) -> str:
     return " (" + ", ".join(f"{_e(k)}: {_e(v)}" for k, v in sorted(by.items())) + ")"
 
 
-def anonymization_block(s: dict[str, Any]) -> str:
+def anonymization_block(s: Entry) -> str:
     """The block for submission ``s`` (a report entry); empty when it was not anonymized."""
-    info = s.get("anonymization")
-    if not s.get("anonymize") or not isinstance(info, dict):
+    info = s.anonymization
+    if not s.anonymize or info is None:
         return ""
     k = kind(info)
     share = info.get("hidden_share")

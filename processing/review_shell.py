@@ -20,6 +20,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from .report import Report
+
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
@@ -35,8 +37,8 @@ def _blob(data: dict[str, Any]) -> str:
     )
 
 
-def _summary_line(report: dict[str, Any], rendered: int, refused: int) -> str:
-    made = _e(report.get("generated_at") or "")
+def _summary_line(report: Report, rendered: int, refused: int) -> str:
+    made = _e(report.generated_at)
     return f"""<div class="top"><p class="muted">{rendered} rendered, {refused} rejected ·
 report of {made} · page built {_e(datetime.now(UTC).isoformat(timespec="seconds"))}</p></div>"""
 
@@ -71,7 +73,7 @@ are off while you type in a text field; in a video player the arrow keys seek.</
 class StaticShell:
     """The offline page: everything inline, decisions exported as a file."""
 
-    def toolbar(self, report: dict[str, Any], rendered: int, refused: int) -> str:
+    def toolbar(self, report: Report, rendered: int, refused: int) -> str:
         return f"""<a class="skip" href="#review">Skip to the clips</a>
 <div class="toolbar"><div class="top">
   <h1>Clip review</h1>
@@ -137,7 +139,7 @@ class AppShell:
     can_send: bool = True
     arrivals: str = ""
 
-    def toolbar(self, report: dict[str, Any], rendered: int, refused: int) -> str:
+    def toolbar(self, report: Report, rendered: int, refused: int) -> str:
         send = (
             '<button type="button" id="send" class="primary">Send the cut</button>'
             if self.can_send

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from . import compilation_set, freshness, publish, quality, retention, state
@@ -23,7 +24,7 @@ from .assemble import compile_remembrance, select_clips
 from .config import Config
 from .decisions import compile_order
 from .freshness import Staleness
-from .report import Entry, write_report
+from .report import Entry, read_report, write_report
 from .review import PAGE, build_review
 from .storage import LocalOutput, Output, Source
 from .timeline import Compilation
@@ -47,11 +48,13 @@ def finish_batch(
     With ``source``, originals past ``upload.keep_originals_days`` are deleted
     (:func:`retention.sweep`) and their entries say so.
     """
-    quality.mark_duplicates(entries, cfg.quality)
+    # The caller's list is given the finished entries (entries themselves are frozen).
+    entries[:] = quality.mark_duplicates(entries, cfg.quality)
     dest = dest or LocalOutput(out)
     publish.stage_for_review(dest, entries)
     if source is not None:
-        retention.sweep(source, dest, cfg, entries)
+        gone = set(retention.sweep(source, dest, cfg, entries))
+        entries[:] = [replace(e, original_deleted=True) if e.id in gone else e for e in entries]
     path = write_report(out, source_uri, cfg, entries)
     review_page(dest)
     publish.publish_results(dest, PAGE)
@@ -99,12 +102,12 @@ def stage_for_compile(dest: Output, cfg: Config, order: list[str] | None) -> Non
     going in. Without a report nothing is fetched: the build says what to run.
     """
     try:
-        report = state.load_report(dest.root)
+        report = read_report(dest.root)
     except state.StateError:
         return
     chosen, _ = select_clips(report, cfg, order)
-    publish.stage_for_review(dest, report.get("submissions") or [])
-    publish.stage_masters(dest, [str(e["id"]) for e in chosen])
+    publish.stage_for_review(dest, report.entries)
+    publish.stage_masters(dest, [e.id for e in chosen])
 
 
 def review_page(dest: Output) -> Path:
@@ -130,10 +133,10 @@ def withdraw_stale(dest: Output) -> Staleness | None:
     out = dest.root
     manifest = compilation_set.read_manifest(out)
     try:
-        report = state.load_report(out) if manifest is not None else None
+        report = read_report(out) if manifest is not None else None
     except state.StateError:
         report = None
-    if manifest is None or not report:
+    if manifest is None or report is None:
         compilation_set.prune(out)
         return None
     stale = freshness.assess(manifest, report, out)

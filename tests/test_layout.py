@@ -103,3 +103,48 @@ def test_a_clips_paths_are_spelled_only_by_clip_files() -> None:
         for where in _spelled_paths(path)
     ]
     assert not spelled, f"paths spelled outside processing/clip/files.py: {spelled}"
+
+
+#: The one owner of report.json's bytes (:mod:`processing.state.store`) and its one
+#: typed reader (:func:`processing.report.read_report`).
+REPORT_OWNERS = {ROOT / "processing" / "state" / "store.py", ROOT / "processing" / "report.py"}
+JSON_READS = {"json.loads", "json.load", "untrusted_json.load"}
+
+
+def _names_report(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value == "report.json"
+    return isinstance(node, ast.Name | ast.Attribute) and ast.unparse(node).endswith("REPORT")
+
+
+def _report_readers(path: Path) -> list[str]:
+    """Where ``path`` reads report.json itself rather than through :func:`read_report`.
+
+    Two ways: calling the store's raw reader (``read_report_document``), or a
+    function that both names the report (``"report.json"``, ``REPORT``) and
+    parses JSON.
+    """
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Attribute | ast.Name) and ast.unparse(node).endswith(
+            "read_report_document"
+        ):
+            found.append(f"{path.name}:{node.lineno} read_report_document")
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        inside = list(ast.walk(node))
+        parses = any(isinstance(n, ast.Call) and ast.unparse(n.func) in JSON_READS for n in inside)
+        if parses and any(_names_report(n) for n in inside):
+            found.append(f"{path.name}:{node.lineno} parses report.json")
+    return sorted(set(found))
+
+
+def test_report_json_is_read_only_through_the_typed_reader() -> None:
+    readers = [
+        where
+        for folder in ("processing", "flows", "bench")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path not in REPORT_OWNERS
+        for where in _report_readers(path)
+    ]
+    assert not readers, f"report.json read outside processing.report.read_report: {readers}"

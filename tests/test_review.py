@@ -22,6 +22,7 @@ import pytest
 
 from processing.decisions import DecisionsError, apply_decisions, load_decisions
 from processing.freshness import built_from
+from processing.report import read_report
 from processing.review import build_review
 from processing.verify import image_metadata_problems
 from tests import reviewgen as rg
@@ -176,12 +177,11 @@ def test_a_damaged_or_partial_manifest_does_not_break_the_page(out: Path) -> Non
     comp.mkdir()
     (comp / "manifest.json").write_text("{not json", "utf-8")
     assert "No compilation yet" in build_review(out).read_text("utf-8")
-    report = json.loads((out / "report.json").read_text("utf-8"))
     (comp / "manifest.json").write_text(
         json.dumps(
             {
                 "output": "compilation/remembrance-2027.mp4",
-                "built_from": built_from(report, [], out),
+                "built_from": built_from(read_report(out), [], out),
                 "segments": [
                     {"kind": "title", "start": 0, "duration": 6, "label": "Title <card>"},
                     {"kind": "clip", "id": "x", "start": "bad"},

@@ -92,7 +92,8 @@ def _reuse(sub: Submission, files: ClipFiles, rkey: str, dest: Output, cfg: Conf
     entry = Entry.from_dict(record, source=sub.key, cached=True, **sub.facts())
     if not files.clip.is_file() and _must_measure(entry, cfg):
         dest.fetch([files.clip_key])
-    if quality.refresh(entry, files.clip, cfg, log_file=files.log):
+    entry, measured_again = quality.refresh(entry, files.clip, cfg, log_file=files.log)
+    if measured_again:
         state.write_record(
             files.out, sub.id, {**record, "flags": entry.flags, "quality": entry.quality}
         )

@@ -314,5 +314,6 @@ def entry(
         rendered_by=f"{socket.gethostname()}:{os.getpid()}",
         rendered_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )  # fmt: skip
-    quality.record(made, measured.values, cfg, content=measured.content, seconds=measured.seconds)
-    return made
+    return quality.record(
+        made, measured.values, cfg, content=measured.content, seconds=measured.seconds
+    )

@@ -4,9 +4,11 @@ Where the truth lives, for one output (``OUT``):
 
 * ``report.json``: every submission of the last processing run, with what each
   copy of it asked (sidecars), and the last compilation's summary. Readers
-  (the review page, the compilation, the flows) get it from :func:`load_report`
-  (one reader, one error: :class:`StateError`); it is written whole by :func:`write_report` and
-  changed in place only by :func:`update_report`, which reads it again first.
+  (the review page, the compilation, the flows) get it typed from
+  :func:`processing.report.read_report` (one reader, one error: :class:`StateError`),
+  which alone reads the document here (:func:`read_report_document`); it is written
+  whole by :func:`write_report` and changed in place only by :func:`update_report`,
+  which reads it again first.
 * ``clips/<id>.json``: one rendered clip's record, trusted only while the clip
   on disk is the file it describes (:func:`record_matches_file`).
 * ``decisions.json``: the editors' decisions in force and their history
@@ -40,8 +42,11 @@ class StateError(ReelError):
     """A state file is missing or unreadable; the message says what to run or fix."""
 
 
-def load_report(out: Path) -> dict[str, Any]:
-    """``OUT/report.json`` as a dict.
+def read_report_document(out: Path) -> dict[str, Any]:
+    """``OUT/report.json`` as the JSON object stored.
+
+    Only :func:`processing.report.read_report` (which types it) and
+    :func:`update_report` call this; every other module reads the typed report.
 
     Raises:
         StateError: There is none yet, or it cannot be read as a JSON object.
@@ -56,14 +61,6 @@ def load_report(out: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise StateError(f"cannot read {path}: not a JSON object")
     return data
-
-
-def submissions(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The report's submission entries that have an id (anything else is skipped)."""
-    subs = report.get("submissions")
-    if not isinstance(subs, list):
-        return []
-    return [s for s in subs if isinstance(s, dict) and isinstance(s.get("id"), str)]
 
 
 def write_report(out: Path, report: dict[str, Any]) -> Path:
@@ -83,7 +80,7 @@ def update_report(out: Path, change: Callable[[dict[str, Any]], None]) -> dict[s
         StateError: There is no readable report to change.
     """
     with _threads:
-        report = load_report(out)
+        report = read_report_document(out)
         change(report)
         write_report(out, report)
     return report

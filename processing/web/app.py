@@ -34,6 +34,7 @@ from .. import publish, review_changes, state
 from ..config import Config
 from ..decisions import DecisionsError
 from ..errors import ReelError
+from ..report import read_report
 from ..review import render_review
 from ..review_shell import AppShell
 from ..storage import Output
@@ -181,7 +182,7 @@ class ReviewApp:
     def _render(self, shell: AppShell) -> str:
         if self.dest.remote:  # the clips are needed locally for the posters and sheets
             publish.stage_report(self.dest)
-            entries = state.submissions(state.load_report(self.dest.root))
+            entries = read_report(self.dest.root).entries
             publish.stage_for_review(self.dest, entries)
         return render_review(
             self.dest.root, url_for=lambda rel: "/media/" + rel, inline_images=False, shell=shell
