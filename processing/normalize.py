@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import anonymize, graph, runner
-from .analysis import SAMPLE_FPS
 from .captions import CaptionSpec, build_ass
 from .config import Config
 from .fsutil import atomic_output
 from .health import Health, audio_prefilters
 from .loudness import GainPlan
 from .probe import VideoStream
-from .taps import Taps
+from .taps import Taps, tap_outputs
 
 if TYPE_CHECKING:  # processing.social builds on this module; it is imported where used
     from .social.reframe import CropPath
@@ -218,7 +217,7 @@ def build_command(
     """ffmpeg arguments for the one encode of this clip.
 
     ``taps``: also write what the checks and quality flags read (see
-    :func:`tap_outputs`), so that nothing decodes the upload or the clip again.
+    :func:`~processing.taps.tap_outputs`), so that nothing decodes the upload or the clip again.
 
     ``master``: also write the final audio, losslessly, as FLAC. The compilation
     builds its soundtrack from these sample-exact masters: joining AAC streams
@@ -242,7 +241,9 @@ def build_command(
         outputs += social
     tapped: list[graph.Stream] = []
     if taps is not None:
-        vout, aout, tapped = tap_outputs(vout, aout, upload, length, taps, plan, cfg)
+        vout, aout, tapped = tap_outputs(
+            vout, aout, upload, length, taps, silent=plan.gain is None, rate=cfg.output.sample_rate
+        )
     if master is not None:
         aout, amaster = graph.split(aout, 2, audio=True)
     opts = graph.options(encoder_args(cfg))
@@ -253,48 +254,6 @@ def build_command(
             graph.output(amaster, runner.input_path(master), f="flac", t=length, **lossless)
         )
     return graph.compile_args(*outputs, *tapped)
-
-
-def tap_outputs(
-    vout: graph.Stream,
-    aout: graph.Stream,
-    upload: graph.Stream,
-    length: str,
-    taps: Taps,
-    plan: RenderPlan,
-    cfg: Config,
-) -> tuple[graph.Stream, graph.Stream, list[graph.Stream]]:
-    """The encode's extra outputs for its checks, and the picture and sound left to encode.
-
-    Split off the finished picture and sound (so they measure what is
-    published, as a decode of the clip would, less its compression): small
-    gray frames at :data:`~processing.analysis.SAMPLE_FPS` into a raw file,
-    the sound through silencedetect and the loudness meter into a null output
-    (they print to stderr); and the upload's own decoded picture, one
-    ``framecrc`` line per frame without converting it (``wrapped_avframe``),
-    which says how far the decode really got. Splitting copies no pixels, so
-    the clip's bytes are the same with or without the taps.
-
-    A clip without sound gets its own silence to measure: splitting the
-    generated one would change the sample format the FLAC master is given.
-    """
-    vout, vtap = graph.split(vout, 2)
-    if plan.gain is None:
-        # (a length of its own, or ffmpeg-python would take it for the same node)
-        atap = graph.source("anullsrc", r=cfg.output.sample_rate, cl="stereo", d=length)
-    else:
-        aout, atap = graph.split(aout, 2, audio=True)
-    small = graph.filt(graph.filt(vtap, "fps", SAMPLE_FPS, start_time=0), "scale", *taps.size,
-                       flags="area")  # fmt: skip
-    frames = graph.output(
-        graph.filt(small, "format", "gray"), runner.input_path(taps.frames),
-        f="rawvideo", t=length,
-    )  # fmt: skip
-    metered = graph.output(graph.chain(atap, taps.audio_filters), "-", f="null", t=length)
-    decoded = graph.output(
-        upload["v:0"], runner.input_path(taps.decoded), f="framecrc", **{"c:v": "wrapped_avframe"}
-    )
-    return vout, aout, [frames, metered, decoded]
 
 
 def _social_fork(
@@ -374,7 +333,7 @@ def encode(
         cfg: Settings.
         progress: Called with the seconds encoded so far.
         log_file: The submission's log.
-        taps: Also write the checks' taps (:func:`tap_outputs`).
+        taps: Also write the checks' taps (:func:`~processing.taps.tap_outputs`).
         accept: Called with the encode's stderr (logged at ``level+info``)
             before the outputs are moved into place; whatever it raises
             discards them.

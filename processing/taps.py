@@ -3,7 +3,7 @@
 Issue 16: the encode is the health check's decode (:func:`decoded_seconds`
 says how much picture it really got) and the quality analysis's (small gray
 frames of the finished picture, the finished sound metered): see
-:func:`processing.normalize.tap_outputs`, which adds them to its graph.
+:func:`tap_outputs`, which :func:`processing.normalize.build_command` adds to its graph.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import analysis_size, silence_filter
+from . import graph, runner
+from .analysis import SAMPLE_FPS, analysis_size, silence_filter
 from .config import Quality
 from .loudness import meter_filter
 
@@ -71,3 +72,46 @@ def decoded_seconds(framecrc: Path) -> float:
             continue
         end = max(end, int(fields[2]) + max(0, int(fields[3])))
     return end * int(tb.group(1)) / int(tb.group(2)) if tb and end > 0 else 0.0
+
+
+def tap_outputs(
+    vout: graph.Stream,
+    aout: graph.Stream,
+    upload: graph.Stream,
+    length: str,
+    taps: Taps,
+    *,
+    silent: bool,
+    rate: int,
+) -> tuple[graph.Stream, graph.Stream, list[graph.Stream]]:
+    """The encode's extra outputs for its checks, and the picture and sound left to encode.
+
+    Split off the finished picture and sound (so they measure what is
+    published, as a decode of the clip would, less its compression): small
+    gray frames at :data:`~processing.analysis.SAMPLE_FPS` into a raw file,
+    the sound through silencedetect and the loudness meter into a null output
+    (they print to stderr); and the upload's own decoded picture, one
+    ``framecrc`` line per frame without converting it (``wrapped_avframe``),
+    which says how far the decode really got. Splitting copies no pixels, so
+    the clip's bytes are the same with or without the taps.
+
+    A clip without sound gets its own silence to measure: splitting the
+    generated one would change the sample format the FLAC master is given.
+    """
+    vout, vtap = graph.split(vout, 2)
+    if silent:  # the encode's sound is generated silence
+        # (a length of its own, or ffmpeg-python would take it for the same node)
+        atap = graph.source("anullsrc", r=rate, cl="stereo", d=length)
+    else:
+        aout, atap = graph.split(aout, 2, audio=True)
+    small = graph.filt(graph.filt(vtap, "fps", SAMPLE_FPS, start_time=0), "scale", *taps.size,
+                       flags="area")  # fmt: skip
+    frames = graph.output(
+        graph.filt(small, "format", "gray"), runner.input_path(taps.frames),
+        f="rawvideo", t=length,
+    )  # fmt: skip
+    metered = graph.output(graph.chain(atap, taps.audio_filters), "-", f="null", t=length)
+    decoded = graph.output(
+        upload["v:0"], runner.input_path(taps.decoded), f="framecrc", **{"c:v": "wrapped_avframe"}
+    )
+    return vout, aout, [frames, metered, decoded]
