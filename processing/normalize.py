@@ -21,13 +21,13 @@ import contextlib
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import anonymize, graph, runner
 from .captions import CaptionSpec, build_ass
 from .config import Config
+from .fitting import BG_REDUCTION, fit
 from .fsutil import atomic_output
 from .health import Health, audio_prefilters
 from .loudness import GainPlan
@@ -37,9 +37,6 @@ from .taps import Taps, tap_outputs
 if TYPE_CHECKING:  # processing.social builds on this module; it is imported where used
     from .social.reframe import CropPath
     from .social.renditions import Fork
-
-#: The background is drawn at 1/BG_REDUCTION of the frame and blurred there (cheap).
-BG_REDUCTION = 8
 
 
 @dataclass(frozen=True)
@@ -97,24 +94,6 @@ def plan_render(
         face_mask=face_mask,
         voice_pitch=voice_pitch,
     )
-
-
-def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
-    """The largest even size with ``size``'s aspect that fits in ``box``.
-
-    Within 1 % of the box's aspect the clip fills the box (a 1.2 % stretch is
-    invisible; a 2-pixel sliver of blurred background is not).
-    """
-    w, h = size
-    bw, bh = box
-    ratio = Fraction(w, h) / Fraction(bw, bh)
-    if abs(ratio - 1) <= Fraction(1, 100):
-        return box
-    if ratio > 1:
-        fw, fh = bw, round(bw * h / w)
-    else:
-        fw, fh = round(bh * w / h), bh
-    return max(2, fw - fw % 2), max(2, fh - fh % 2)
 
 
 def _tonemap(pic: graph.Stream, v: VideoStream, hdr: str) -> graph.Stream:

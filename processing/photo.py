@@ -41,8 +41,8 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from . import graph, runner
 from .config import Config
 from .errors import Rejection
+from .fitting import fit
 from .fsutil import atomic_output
-from .normalize import fit
 
 if TYPE_CHECKING:
     from moviepy import CompositeVideoClip

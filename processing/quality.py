@@ -60,7 +60,7 @@ from .analysis import (
 from .config import Config, Quality
 from .errors import FFmpegError
 from .fingerprint import duplicates, phash
-from .normalize import fit
+from .fitting import fit
 from .taps import Taps
 
 if TYPE_CHECKING:

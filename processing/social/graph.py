@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import ffmpeg
 
-from ..normalize import BG_REDUCTION, fit
+from ..fitting import BG_REDUCTION, fit
 from .reframe import CropPath
 
 
