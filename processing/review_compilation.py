@@ -86,7 +86,6 @@ def _renditions(out: Path, raw: dict[str, Any]) -> list[dict[str, Any]]:
                     "part": r.get("part"),
                     "parts": r.get("parts"),
                     "output": r["output"],
-                    "post_file": post,
                     "post": _read_text(out / post) if post else None,
                 }
             )
@@ -198,17 +197,13 @@ def renditions_html(renditions: list[dict[str, Any]], url: UrlFor) -> str:
         if r.get("skipped"):
             items.append(f"<li><strong>{_e(name)}</strong>: not made: {_e(r['skipped'])}</li>")
             continue
-        post_link = (
-            f' · <a href="{_e(url(r["post_file"]))}" download>post.txt</a>'
-            if r.get("post_file")
-            else ""
-        )
         items.append(
             f'<li class="rendition"><h4>{_e(name)}</h4>'
             f'<video controls preload="none" playsinline src="{_e(url(r["output"]))}"'
             f' aria-label="{_e(name)} rendition"></video>'
             f'<p><a href="{_e(url(r["output"]))}" download>{_e(r["output"].rsplit("/", 1)[-1])}</a>'
-            f"{post_link}</p>{_post_html(r.get('post'), 'Post text')}</li>"
+            # The post text inline, to copy (the review app serves only the videos).
+            f"</p>{_post_html(r.get('post'), 'Post text')}</li>"
         )
     return (
         '<h3 id="renditions-h">Social renditions</h3>'
