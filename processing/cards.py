@@ -15,6 +15,7 @@ file name carries :meth:`Config.cards_fingerprint`.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,10 @@ def render_card(
     chapter = {"title": text.title_chapter, "end": text.end_chapter}.get(kind, part_label)
     qr = kind == "end" and cfg.compilation.qr_codes
     frame = card_frame(aspect, cfg, qr=qr)
-    name = kind if kind != "part" else "part-" + "".join(c for c in part_label if c.isalnum())
+    # A part card's label in any language and script: named by its digest.
+    name = (
+        kind if kind != "part" else "part-" + hashlib.sha256(part_label.encode()).hexdigest()[:12]
+    )
     where = "" if aspect == "16:9" else f"-{aspect_slug(aspect)}"
     dst = folder / f"{name}-{cfg.compilation.language}{where}-{cfg.cards_fingerprint()}.mp4"
     if dst.is_file():
