@@ -25,8 +25,10 @@ from .config import Config
 from .conform import conform, recorded_signature, signature, signature_diff
 from .errors import ReelError
 from .fsutil import atomic_output
+from .joining import concat_copy
 from .loudness import is_silent
-from .normalize import encoder_args, master_path
+from .normalize import encoder_args
+from .renditions import build_renditions
 from .report import Entry, Report, read_report
 from .timeline import Compilation, Segment, ffmetadata, with_starts
 
@@ -151,7 +153,7 @@ def compile_remembrance(out: Path, cfg: Config, order: list[str] | None = None) 
     try:
         with compilation_set.building(out) as build:
             comp = _build(out, build, cfg, chosen, left_out)
-            write_sidecars(comp, build, cfg)
+            comp.posts = write_sidecars(comp, build, cfg)
             ids = [s.id for s in comp.segments if s.kind == "clip" and s.id]
             data = manifest(comp, out, freshness.built_from(report, ids, out))
             compilation_set.switch(out, data)
@@ -191,8 +193,9 @@ def _build(
         if crossfade > 0:
             _crossfade(comp.segments, part, cfg)
         else:
-            _concat_copy(comp.segments, part, cfg)
+            concat_copy(comp.segments, part, cfg)
         comp.checks = check_compilation(part, comp, cfg)
+    comp.renditions = build_renditions(out, build, cfg, comp)
     return comp
 
 
@@ -224,62 +227,6 @@ def _conform_all(
     return result, conformed
 
 
-def _concat_copy(segments: list[Segment], dst: Path, cfg: Config) -> None:
-    """Video joined by stream copy; sound rebuilt sample-exact from the audio masters.
-
-    Each segment's audio is taken from its lossless master (see
-    :func:`processing.normalize.build_command`), or decoded from the segment
-    itself where there is none (cards, conformed or older clips), trimmed to
-    exactly ``frames * sample_rate / fps`` samples, concatenated and encoded to
-    AAC once. No seam can shift the sound against the picture.
-    """
-    rate, fps = cfg.output.sample_rate, cfg.output.fps
-    with tempfile.TemporaryDirectory(prefix="reel-concat-") as tmp:
-        listing = Path(tmp) / "segments.ffconcat"
-        lines = ["ffconcat version 1.0"]
-        for seg in segments:
-            lines += [f"file {_concat_quote(seg.path)}", f"duration {seg.duration:.6f}"]
-        listing.write_text("\n".join(lines) + "\n", "utf-8")
-        chapters = Path(tmp) / "chapters.ffmeta"
-        chapters.write_text(ffmetadata(segments), "utf-8")
-        args = ["-f", "concat", "-safe", "0", "-i", runner.input_path(listing)]
-        args += ["-i", runner.input_path(chapters)]
-        graph = []
-        for k, seg in enumerate(segments):
-            samples = round(round(seg.duration * fps) * rate / fps)
-            master = master_path(seg.path)
-            if seg.kind == "clip" and master.is_file():
-                args += ["-i", runner.input_path(master)]
-                graph.append(f"[{k + 2}:a:0]atrim=end_sample={samples},asetpts=N/SR/TB[a{k}]")
-            else:
-                args += ["-i", runner.input_path(seg.path)]
-                graph.append(
-                    f"[{k + 2}:a:0]aresample={rate},apad,atrim=end_sample={samples},"
-                    f"asetpts=N/SR/TB[a{k}]"
-                )
-        inputs = "".join(f"[a{k}]" for k in range(len(segments)))
-        graph.append(f"{inputs}concat=n={len(segments)}:v=0:a=1[aout]")
-        script = Path(tmp) / "audio.graph"
-        script.write_text(";\n".join(graph), "utf-8")
-        out = cfg.output
-        runner.run(
-            [
-                *args,
-                "-filter_complex_script", str(script),
-                "-map", "0:v:0", "-map", "[aout]",
-                # Global tags from the chapters file (it has none): -map_metadata -1
-                # would also blank the chapter titles. Segments are already scrubbed.
-                "-map_metadata", "1", "-map_chapters", "1",
-                "-c:v", "copy",
-                "-c:a", "aac", "-profile:a", "aac_low", "-b:a", f"{out.audio_bitrate_kbps}k",
-                "-ar", str(rate), "-ac", "2",
-                "-fflags", "+bitexact", "-movflags", "+faststart",
-                "-f", "mp4", "-y", runner.input_path(dst),
-            ],
-            timeout=cfg.limits.timeout_base_seconds + 2 * sum(s.duration for s in segments) / 10,
-        )  # fmt: skip
-
-
 def _crossfade(segments: list[Segment], dst: Path, cfg: Config) -> None:
     """Re-encode the whole sequence once with ``xfade``/``acrossfade`` between segments."""
     d = cfg.compilation.crossfade_seconds
@@ -304,10 +251,6 @@ def _crossfade(segments: list[Segment], dst: Path, cfg: Config) -> None:
         runner.run(args, timeout=cfg.limits.timeout_for(total))
 
 
-def _concat_quote(path: Path) -> str:
-    return "'" + ("file:" + str(path.absolute())).replace("'", "'\\''") + "'"
-
-
 def _record_in_report(comp: Compilation, out: Path) -> None:
     """Add the compilation's summary to report.json as it is now (not as it was read)."""
     summary = {
@@ -319,5 +262,6 @@ def _record_in_report(comp: Compilation, out: Path) -> None:
         "left_out": comp.left_out,
         "conformed": comp.conformed,
         "checks": comp.checks,
+        "renditions": comp.renditions,
     }
     state.update_report(out, lambda report: report.__setitem__("compilation", summary))

@@ -1,11 +1,13 @@
-"""The opening title card and the closing call-to-action card.
+"""The opening title card, a social part's title card and the closing call-to-action card.
 
 Cards are drawn by libass over a slow campaign-coloured gradient, the same way
 captions are (so Russian, Arabic or any other language shapes correctly), and
 encoded with :func:`processing.normalize.encoder_args`: exactly the clips'
 codec settings, so the compilation can be joined by stream copy. MoviePy could
 draw them too, but would add a second text renderer without shaping and a
-second encoder configuration to keep in step.
+second encoder configuration to keep in step. What a card says and where, per
+frame (16:9, 9:16, 1:1), is :mod:`processing.card_layout`'s; the end card's
+QR codes are drawn by :mod:`processing.social.qr` and laid over the gradient.
 
 A card is rendered once and reused until its text or the settings change: its
 file name carries :meth:`Config.cards_fingerprint`.
@@ -13,18 +15,27 @@ file name carries :meth:`Config.cards_fingerprint`.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import graph, runner
-from .captions import ass_colour, ass_literal
+from .card_layout import CardFrame, build_card_ass, card_frame
+from .clip.files import aspect_slug
 from .config import Config
+from .errors import ReelError
 from .fsutil import atomic_output
 from .normalize import encoder_args
+from .social.qr import write_qr_png
 
 #: Campaign colours: deep crimson to night blue.
 GRADIENT = ("0x3a0b22", "0x12162e", "0x24102a", "0x0b1a2e")
+
+
+class CardError(ReelError):
+    """A card cannot be drawn as configured (say, a link too long for its QR code)."""
 
 
 @dataclass(frozen=True)
@@ -32,126 +43,109 @@ class Card:
     """A rendered card segment."""
 
     kind: str
-    """``title`` or ``end``."""
+    """``title``, ``part`` or ``end``."""
     path: Path
     duration: float
     chapter: str
 
 
-def card_lines(kind: str, cfg: Config) -> list[tuple[str, str]]:
-    """``(style, text)`` lines of a card, top to bottom."""
+def render_card(
+    kind: str, cfg: Config, folder: Path, aspect: str = "16:9", part_label: str = ""
+) -> Card:
+    """Render (or reuse) a card into ``folder``.
+
+    Args:
+        kind: ``title``, ``part`` (opens a social part, says ``part_label``) or ``end``.
+        cfg: Settings.
+        folder: Where cards are kept between builds.
+        aspect: The frame: ``16:9`` (``[output]``), ``9:16`` or ``1:1``.
+        part_label: The part's title, e.g. ``Part 2/5``.
+
+    Raises:
+        CardError: A link does not fit its QR code.
+    """
     text = cfg.card_text()
-    if kind == "title":
-        return [("Title", text.title), ("Sub", text.subtitle)]
-    return [("Title", text.end_title), *(("Line", line) for line in text.end_lines),
-            ("Tag", cfg.campaign.hashtag)]  # fmt: skip
-
-
-def build_card_ass(kind: str, cfg: Config, duration: float) -> str:
-    """The ASS script of a card: centred lines fading in and out."""
-    w, h = cfg.output.width, cfg.output.height
-    scale = h / 1080
-    white = ass_colour(0xFFFFFF)
-    soft = ass_colour(0xE8DDE4)
-    accent = ass_colour(0xF05A8C)
-    clear = ass_colour(0x000000, alpha=0xFF)
-    font = cfg.captions.font.replace(",", " ")
-
-    def style(name: str, size: int, colour: str, bold: int) -> str:
-        return (
-            f"Style: {name},{font},{round(size * scale)},{colour},{colour},{clear},{clear},"
-            f"{bold},0,0,0,100,100,0,0,1,0,0,5,{round(160 * scale)},{round(160 * scale)},0,1"
-        )
-
-    lines = card_lines(kind, cfg)
-    sizes = {"Title": 84, "Sub": 46, "Line": 50, "Tag": 56}
-    gaps = {"Title": 150, "Sub": 80, "Line": 90, "Tag": 110}
-    total = sum(gaps[s] for s, _ in lines)
-    y = (h - total * scale) / 2
-    end = _ass_time(duration)
-    events = []
-    for name, text in lines:
-        y += gaps[name] * scale / 2
-        events.append(
-            f"Dialogue: 0,0:00:00.00,{end},{name},,0,0,0,,"
-            f"{{\\pos({w // 2},{round(y)})\\fad(600,600)}}{ass_literal(text)}"
-        )
-        y += gaps[name] * scale / 2
-    return "\n".join(
-        [
-            "[Script Info]",
-            "ScriptType: v4.00+",
-            f"PlayResX: {w}",
-            f"PlayResY: {h}",
-            "WrapStyle: 0",
-            "ScaledBorderAndShadow: yes",
-            "YCbCr Matrix: TV.709",
-            "",
-            "[V4+ Styles]",
-            "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
-            "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
-            "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding",
-            style("Title", sizes["Title"], white, 1),
-            style("Sub", sizes["Sub"], soft, 0),
-            style("Line", sizes["Line"], soft, 0),
-            style("Tag", sizes["Tag"], accent, 1),
-            "",
-            "[Events]",
-            "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
-            *events,
-            "",
-        ]
+    seconds = {"title": cfg.compilation.title_seconds, "end": cfg.compilation.end_seconds}.get(
+        kind, cfg.social.part_title_seconds
     )
-
-
-def render_card(kind: str, cfg: Config, folder: Path) -> Card:
-    """Render (or reuse) the ``title`` or ``end`` card into ``folder``."""
-    text = cfg.card_text()
-    seconds = cfg.compilation.title_seconds if kind == "title" else cfg.compilation.end_seconds
     out = cfg.output
     frames = max(1, round(seconds * out.fps))
     duration = frames / out.fps
-    chapter = text.title_chapter if kind == "title" else text.end_chapter
-    dst = folder / f"{kind}-{cfg.compilation.language}-{cfg.cards_fingerprint()}.mp4"
+    chapter = {"title": text.title_chapter, "end": text.end_chapter}.get(kind, part_label)
+    qr = kind == "end" and cfg.compilation.qr_codes
+    frame = card_frame(aspect, cfg, qr=qr)
+    # A part card's label in any language and script: named by its digest.
+    name = (
+        kind if kind != "part" else "part-" + hashlib.sha256(part_label.encode()).hexdigest()[:12]
+    )
+    where = "" if aspect == "16:9" else f"-{aspect_slug(aspect)}"
+    dst = folder / f"{name}-{cfg.compilation.language}{where}-{cfg.cards_fingerprint()}.mp4"
     if dst.is_file():
         return Card(kind, dst, duration, chapter)
     with tempfile.TemporaryDirectory(prefix="reel-card-") as tmp:
         ass = Path(tmp) / "card.ass"
-        ass.write_text(build_card_ass(kind, cfg, duration), "utf-8")
+        ass.write_text(build_card_ass(kind, cfg, duration, frame, part_label), "utf-8")
+        codes = _qr_codes(cfg, frame, Path(tmp)) if qr else []
         with atomic_output(dst) as part:
             runner.run(
-                card_command(cfg, duration, ass, part), timeout=cfg.limits.timeout_for(duration)
+                card_command(cfg, duration, ass, part, frame=frame, codes=codes),
+                timeout=cfg.limits.timeout_for(duration),
             )
     return Card(kind, dst, duration, chapter)
 
 
-def card_command(cfg: Config, duration: float, ass: Path, dst: Path) -> list[str]:
+def _qr_codes(cfg: Config, frame: CardFrame, tmp: Path) -> list[tuple[Path, int, int]]:
+    """The petition's and the donation's link as PNGs of their boxes' size, with their places."""
+    text = cfg.card_text()
+    codes = []
+    for i, (link, box) in enumerate(
+        zip((text.petition_link, text.donate_link), frame.qr, strict=True)
+    ):
+        try:
+            png = write_qr_png(link, tmp / f"qr{i}.png", box[2] - box[0])
+        except ValueError as exc:
+            raise CardError(f"end card ({frame.aspect}): {exc}") from exc
+        codes.append((png, box[0], box[1]))
+    return codes
+
+
+def card_command(
+    cfg: Config,
+    duration: float,
+    ass: Path,
+    dst: Path,
+    *,
+    frame: CardFrame | None = None,
+    codes: Sequence[tuple[Path, int, int]] = (),
+) -> list[str]:
     """ffmpeg arguments drawing the card script ``ass`` over the gradient into ``dst``.
+
+    ``frame`` gives the size (default: ``[output]``); each of ``codes`` is a
+    PNG laid over the gradient with its top left corner at ``(x, y)``.
 
     Sources and filters are all in one ``-filter_complex`` (ffmpeg-python has
     no ``-f lavfi`` graph inputs): the same frames as the former lavfi inputs,
     checked bit for bit when the graphs moved to ffmpeg-python.
     """
     out = cfg.output
+    width, height = frame.size if frame else (out.width, out.height)
     c = GRADIENT
     length = f"{duration:.6f}"
     # The gradient is smooth: draw it at 1/8 size and scale up (8x fewer pixels
     # to compute per frame than drawing it full size, and indistinguishable).
     colours = {f"c{i}": colour for i, colour in enumerate(c)}
     video = graph.source(
-        "gradients", s=f"{out.width // 8}x{out.height // 8}", r=out.fps, nb_colors=4, seed=29,
+        "gradients", s=f"{width // 8}x{height // 8}", r=out.fps, nb_colors=4, seed=29,
         speed=0.004, duration=length, **colours,
     )  # fmt: skip
-    video = graph.filt(video, "scale", out.width, out.height, flags="bicubic")
+    video = graph.filt(video, "scale", width, height, flags="bicubic")
     video = graph.filt(graph.filt(video, "setsar", 1), "format", "yuv420p")
+    for png, x, y in codes:
+        code = graph.input_file(png, loop=1, framerate=out.fps)
+        video = graph.filt([video, code], "overlay", x=x, y=y, format="yuv420")
     video = graph.filt(video, "ass", filename=str(ass))
     audio = graph.source("anullsrc", r=out.sample_rate, cl="stereo")
     opts = graph.options(encoder_args(cfg))
     return graph.compile_args(
         graph.output([video, audio], runner.input_path(dst), f="mp4", t=length, **opts)
     )
-
-
-def _ass_time(seconds: float) -> str:
-    cs = round(seconds * 100)
-    return f"{cs // 360000}:{cs // 6000 % 60:02d}:{cs // 100 % 60:02d}.{cs % 100:02d}"

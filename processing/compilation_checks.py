@@ -25,8 +25,25 @@ class CheckFailed(ReelError):
     """The compilation did not pass its checks."""
 
 
-def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, Any]:
-    """Verify ``path``; return the measurements, raise :class:`CheckFailed` on a problem."""
+def check_compilation(
+    path: Path,
+    comp: Compilation,
+    cfg: Config,
+    *,
+    target_i: float | None = None,
+    frame: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Verify ``path``; return the measurements, raise :class:`CheckFailed` on a problem.
+
+    Args:
+        path: The joined file.
+        comp: What it should be (segments, their starts).
+        cfg: Settings.
+        target_i: A social rendition's loudness target: its segments are held
+            to it, and so is the whole file's integrated loudness. None: the
+            16:9 cut, held to ``loudness.target_i`` per segment.
+        frame: The frame size it must have; ``[output]``'s by default.
+    """
     fps = cfg.output.fps
     # One ffprobe for everything below, the scrub check's tags included.
     data = ffprobe_json(
@@ -46,6 +63,11 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
         problems.append(f"audio ends at {a_end:.3f} s but video at {v_end:.3f} s")
     if (video["codec_name"], video.get("profile"), video["pix_fmt"]) != ("h264", "High", "yuv420p"):
         problems.append(f"video is {video['codec_name']} {video.get('profile')} {video['pix_fmt']}")
+    want = frame or (cfg.output.width, cfg.output.height)
+    if (video.get("width"), video.get("height")) != want:
+        problems.append(
+            f"frame is {video.get('width')}x{video.get('height')}, not {want[0]}x{want[1]}"
+        )
     if not moov_before_mdat(path):
         problems.append("not fast-start (the index is after the media data)")
     if len(data.get("chapters", [])) != len(comp.segments):
@@ -57,47 +79,71 @@ def check_compilation(path: Path, comp: Compilation, cfg: Config) -> dict[str, A
     # ffprobe reads and any EXIF or XMP block in the file's bytes.
     problems += scrub_check(path, parse(path, data), ())
 
-    loudness, loud_problems = _loudness_problems(path, comp, cfg)
+    loudness, integrated, loud_problems = _loudness_problems(path, comp, cfg, target_i)
     problems += loud_problems
     if problems:
-        raise CheckFailed(
-            "The compilation failed its checks and was not published: " + "; ".join(problems)
-        )
-    return {
+        what = "The compilation" if target_i is None else f"The {want[0]}x{want[1]} rendition"
+        raise CheckFailed(f"{what} failed its checks and was not published: " + "; ".join(problems))
+    result = {
         "duration": duration,
         "expected_duration": round(expected, 3),
         "video_end": v_end,
         "audio_end": a_end,
         "segment_loudness": loudness,
+        "frame": list(want),
         "scrub_check": "passed",
         "passed": True,
     }
+    if integrated is not None:
+        result["integrated"] = round(integrated, 2)
+    return result
 
 
 def _loudness_problems(
-    path: Path, comp: Compilation, cfg: Config
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each audible segment's loudness in ``path``, and a line for each one that is off."""
+    path: Path, comp: Compilation, cfg: Config, target_i: float | None
+) -> tuple[list[dict[str, Any]], float | None, list[str]]:
+    """Each audible segment's loudness in ``path``, the whole file's (social), and what is off.
+
+    With ``target_i`` (a social rendition, raised from ``loudness.target_i``
+    by the difference) the file's integrated loudness is measured too, in the
+    same pass, and held to the target when every audible segment is.
+    """
     # Every segment's loudness in the result, from one pass of the meter. With
     # crossfades the ends fade in and out: the window between the fades is
     # compared with the same window of the segment itself.
-    fade = cfg.compilation.crossfade_seconds
+    fade = comp.crossfade
+    gain = 0.0 if target_i is None else target_i - cfg.loudness.target_i
     audible = [seg for seg in comp.segments if not seg.silent]
     windows = [(seg.start + fade, seg.duration - 2 * fade) for seg in audible]
     loudness: list[dict[str, Any]] = []
     problems: list[str] = []
-    measured_all = windows_loudness(path, windows, timeout=cfg.limits.timeout_for(comp.duration))
-    for seg, measured in zip(audible, measured_all, strict=True):
+    whole = [(0.0, comp.duration)] if target_i is not None else []
+    measured_all = windows_loudness(
+        path, windows + whole, timeout=cfg.limits.timeout_for(comp.duration)
+    )
+    expected_all = []
+    for seg, measured in zip(audible, measured_all, strict=False):
         if fade > 0:
             expected_i = segment_loudness(seg.path, fade, seg.duration - 2 * fade)
         else:
-            expected_i = _expected_level(seg, cfg)
+            expected_i = _expected_level(seg, cfg) + gain
+        expected_all.append(expected_i)
         loudness.append({"id": seg.id, "integrated": round(measured, 2)})
         if abs(measured - expected_i) > LOUDNESS_TOLERANCE_LU:
             problems.append(
                 f"segment {seg.label!r} at {seg.start:.1f} s measures {measured:.1f} LUFS"
             )
-    return loudness, problems
+    integrated = measured_all[-1] if whole else None
+    # Held to the target only when every audible segment is (none published quieter).
+    if (
+        target_i is not None
+        and integrated is not None
+        and audible
+        and all(abs(e - target_i) < 1e-6 for e in expected_all)
+        and abs(integrated - target_i) > LOUDNESS_TOLERANCE_LU
+    ):
+        problems.append(f"integrated loudness {integrated:.1f} LUFS, target {target_i:.1f}")
+    return loudness, integrated, problems
 
 
 def _expected_level(seg: Segment, cfg: Config) -> float:

@@ -10,6 +10,7 @@ from .compilation_set import SIDECARS
 from .config import Config
 from .fsutil import atomic_output
 from .sidecar import strip_invisible
+from .social.post_text import write_post_texts
 from .timeline import Compilation, Segment
 
 #: Inserted after ``\\``, ``{`` and ``<`` in SubRip text: invisible, and it breaks
@@ -92,8 +93,13 @@ def sidecar_names(comp: Compilation) -> list[str]:
     return [comp.output.stem + ext for ext in SIDECARS]
 
 
-def write_sidecars(comp: Compilation, folder: Path, cfg: Config) -> None:
-    """Write every companion file of the compilation into ``folder`` (its build's folder)."""
+def write_sidecars(comp: Compilation, folder: Path, cfg: Config) -> list[Path]:
+    """Write every companion file of the compilation into ``folder`` (its build's folder).
+
+    Returns:
+        The post texts written (``post.txt`` and ``post.<lang>.txt``), whose
+        YouTube chapter list follows the segments (the 16:9 cut goes to YouTube).
+    """
     texts = (
         youtube_chapters(comp.segments),
         credits(comp, cfg),
@@ -103,6 +109,8 @@ def write_sidecars(comp: Compilation, folder: Path, cfg: Config) -> None:
     for name, text in zip(sidecar_names(comp), texts, strict=True):
         with atomic_output(folder / name) as part:
             part.write_text(text, "utf-8")
+    chapters = [(s.start, s.label) for s in comp.segments]
+    return list(write_post_texts(folder, cfg, chapters, comp.duration).values())
 
 
 def manifest(comp: Compilation, out: Path, built_from: dict[str, Any]) -> dict[str, object]:
@@ -112,12 +120,13 @@ def manifest(comp: Compilation, out: Path, built_from: dict[str, Any]) -> dict[s
     (:func:`processing.compilation_set.switch`).
     """
     build = comp.output.parent
-    files = [comp.output, *(build / name for name in sidecar_names(comp))]
+    files = [comp.output, *(build / name for name in sidecar_names(comp)), *comp.posts]
+    extra = [f for r in comp.renditions for f in r.get("files", [])]
     return {
         "version": 2,
         "build": build.name,
         "output": comp.output.relative_to(out).as_posix(),
-        "files": [f.relative_to(out).as_posix() for f in files],
+        "files": [f.relative_to(out).as_posix() for f in files] + extra,
         "year": comp.year,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "built_from": built_from,
@@ -140,6 +149,7 @@ def manifest(comp: Compilation, out: Path, built_from: dict[str, Any]) -> dict[s
         "left_out": comp.left_out,
         "conformed": comp.conformed,
         "checks": comp.checks,
+        "renditions": comp.renditions,
     }
 
 

@@ -119,6 +119,7 @@ class Compilation:
     title_seconds: float
     end_seconds: float
     crossfade_seconds: float
+    qr_codes: bool
 
     def resolved_year(self, today: date | None = None) -> int:
         """The year of the March 29 this compilation is for."""
@@ -191,6 +192,13 @@ class Social:
     target_i: float
     max_part_seconds: float
     part_title_seconds: float
+    target_i_9x16: float
+    target_i_1x1: float
+
+    def target_for(self, aspect: str) -> float:
+        """Integrated loudness of the ``aspect`` rendition (its own setting, else ``target_i``)."""
+        own = {"9:16": self.target_i_9x16, "1:1": self.target_i_1x1}.get(aspect, 0.0)
+        return own or self.target_i
 
 
 @dataclass(frozen=True)
@@ -267,6 +275,7 @@ class Config:
             "hashtag": self.campaign.hashtag,
             "compilation": asdict(self.compilation),
             "text": asdict(self.card_text()),
+            "part_title_seconds": self.social.part_title_seconds,
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

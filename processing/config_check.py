@@ -145,6 +145,10 @@ def _social_problems(so: Social) -> list[str]:
         problems.append(f'social.renditions may hold "9:16" and "1:1", not {", ".join(unknown)}')
     if so.target_i >= 0 or so.part_title_seconds < 0:
         problems.append("social.target_i must be negative and part_title_seconds 0 or more")
+    if so.target_i_9x16 > 0 or so.target_i_1x1 > 0:
+        problems.append(
+            "social.target_i_9x16 and target_i_1x1 must be negative LUFS (0 = target_i)"
+        )
     if so.max_part_seconds and so.max_part_seconds < so.part_title_seconds + 10:
         problems.append(
             "social.max_part_seconds must be 0 (no split) or at least 10 s more than a part title"

@@ -66,7 +66,42 @@ def read_for_page(out: Path, report: Report) -> dict[str, Any] | None:
         "left_out": left_out,
         "built_at": raw.get("built_at"),
         "stale": stale.harmful + stale.outdated,
+        "renditions": _renditions(out, raw),
+        "post": _post_beside(out, str(raw["output"])),
     }
+
+
+def _renditions(out: Path, raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The social renditions the manifest lists, each with its post text read for the page."""
+    found: list[dict[str, Any]] = []
+    for r in raw.get("renditions") or []:
+        if not isinstance(r, dict):
+            continue
+        if r.get("skipped"):
+            found.append({"aspect": str(r.get("aspect")), "skipped": str(r["skipped"])})
+        elif isinstance(r.get("output"), str):
+            post = r.get("post") if isinstance(r.get("post"), str) else None
+            found.append(
+                {
+                    "aspect": str(r.get("aspect")),
+                    "part": r.get("part"),
+                    "parts": r.get("parts"),
+                    "output": r["output"],
+                    "post": _read_text(out / post) if post else None,
+                }
+            )
+    return found
+
+
+def _post_beside(out: Path, output: str) -> str | None:
+    return _read_text((out / output).parent / "post.txt")
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _once_each(left: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -138,7 +173,43 @@ def section(
   <video id="compilation-video" controls preload="metadata" playsinline src="{src}"
    aria-label="Compilation preview"></video>
   <nav aria-label="Chapters"><h3>Chapters</h3><ol class="chapters">{chapters}</ol></nav>
-</div>{left_html}</section>"""
+</div>{_post_html(manifest.get("post"), "Post text (YouTube)")}{left_html}
+{renditions_html(manifest.get("renditions") or [], url)}</section>"""
+
+
+def _post_html(text: str | None, title: str) -> str:
+    if text is None:
+        return ""
+    return (
+        f'<details class="post"><summary>{_e(title)}</summary>'
+        f'<pre dir="auto">{_e(text)}</pre></details>'
+    )
+
+
+def renditions_html(renditions: list[dict[str, Any]], url: UrlFor) -> str:
+    """Players for the vertical and square cuts (each part), with the text to post under each."""
+    if not renditions:
+        return ""
+    items = []
+    for r in renditions:
+        name = f"{r['aspect']}" + (
+            f" part {r['part']}/{r['parts']}" if (r.get("parts") or 1) > 1 else ""
+        )
+        if r.get("skipped"):
+            items.append(f"<li><strong>{_e(name)}</strong>: not made: {_e(r['skipped'])}</li>")
+            continue
+        items.append(
+            f'<li class="rendition"><h4>{_e(name)}</h4>'
+            f'<video controls preload="none" playsinline src="{_e(url(r["output"]))}"'
+            f' aria-label="{_e(name)} rendition"></video>'
+            f'<p><a href="{_e(url(r["output"]))}" download>{_e(r["output"].rsplit("/", 1)[-1])}</a>'
+            # The post text inline, to copy (the review app serves only the videos).
+            f"</p>{_post_html(r.get('post'), 'Post text')}</li>"
+        )
+    return (
+        '<h3 id="renditions-h">Social renditions</h3>'
+        f'<ul class="renditions" aria-labelledby="renditions-h">{"".join(items)}</ul>'
+    )
 
 
 def _stale_compilation(manifest: dict[str, Any], in_app: bool) -> str:

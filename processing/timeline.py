@@ -42,6 +42,10 @@ class Compilation:
     checks: dict[str, Any] = field(default_factory=dict)
     crossfade: float = 0.0
     """Seconds each pair of neighbouring segments overlaps (``compilation.crossfade_seconds``)."""
+    posts: list[Path] = field(default_factory=list)
+    """``post.txt`` per language beside the video (with YouTube's chapter list)."""
+    renditions: list[dict[str, Any]] = field(default_factory=list)
+    """The social renditions and parts made from it (:mod:`processing.renditions`)."""
 
     @property
     def duration(self) -> float:
