@@ -50,24 +50,10 @@ def check_compilation(
         path, "-show_streams", "-show_format", "-show_chapters", "-show_entries",
         "stream_side_data", timeout=120,
     )  # fmt: skip
-    problems: list[str] = []
-    video = next(s for s in data["streams"] if s["codec_type"] == "video")
-    audio = next(s for s in data["streams"] if s["codec_type"] == "audio")
-    expected = comp.duration
-    duration = float(data["format"]["duration"])
-    if abs(duration - expected) > DURATION_TOLERANCE:
-        problems.append(f"duration {duration:.3f} s is not the segments' {expected:.3f} s")
-    v_end = float(video.get("start_time", 0)) + float(video["duration"])
-    a_end = float(audio.get("start_time", 0)) + float(audio["duration"])
-    if abs(v_end - a_end) > 1 / fps:
-        problems.append(f"audio ends at {a_end:.3f} s but video at {v_end:.3f} s")
-    if (video["codec_name"], video.get("profile"), video["pix_fmt"]) != ("h264", "High", "yuv420p"):
-        problems.append(f"video is {video['codec_name']} {video.get('profile')} {video['pix_fmt']}")
     want = frame or (cfg.output.width, cfg.output.height)
-    if (video.get("width"), video.get("height")) != want:
-        problems.append(
-            f"frame is {video.get('width')}x{video.get('height')}, not {want[0]}x{want[1]}"
-        )
+    problems, ends = _stream_problems(data, comp.duration, fps, want)
+    duration, v_end, a_end = ends
+    expected = comp.duration
     if not moov_before_mdat(path):
         problems.append("not fast-start (the index is after the media data)")
     if len(data.get("chapters", [])) != len(comp.segments):
@@ -97,6 +83,29 @@ def check_compilation(
     if integrated is not None:
         result["integrated"] = round(integrated, 2)
     return result
+
+
+def _stream_problems(
+    data: dict[str, Any], expected: float, fps: int, want: tuple[int, int]
+) -> tuple[list[str], tuple[float, float, float]]:
+    """What is wrong with the streams ffprobe saw, and (duration, video end, audio end)."""
+    problems: list[str] = []
+    video = next(s for s in data["streams"] if s["codec_type"] == "video")
+    audio = next(s for s in data["streams"] if s["codec_type"] == "audio")
+    duration = float(data["format"]["duration"])
+    if abs(duration - expected) > DURATION_TOLERANCE:
+        problems.append(f"duration {duration:.3f} s is not the segments' {expected:.3f} s")
+    v_end = float(video.get("start_time", 0)) + float(video["duration"])
+    a_end = float(audio.get("start_time", 0)) + float(audio["duration"])
+    if abs(v_end - a_end) > 1 / fps:
+        problems.append(f"audio ends at {a_end:.3f} s but video at {v_end:.3f} s")
+    if (video["codec_name"], video.get("profile"), video["pix_fmt"]) != ("h264", "High", "yuv420p"):
+        problems.append(f"video is {video['codec_name']} {video.get('profile')} {video['pix_fmt']}")
+    if (video.get("width"), video.get("height")) != want:
+        problems.append(
+            f"frame is {video.get('width')}x{video.get('height')}, not {want[0]}x{want[1]}"
+        )
+    return problems, (duration, v_end, a_end)
 
 
 def _loudness_problems(

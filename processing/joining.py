@@ -55,19 +55,8 @@ def concat_copy(
         chapters.write_text(ffmetadata(segments), "utf-8")
         args = ["-f", "concat", "-safe", "0", "-i", runner.input_path(listing)]
         args += ["-i", runner.input_path(chapters)]
-        graph = []
-        for k, seg in enumerate(segments):
-            samples = round(round(seg.duration * fps) * rate / fps)
-            master = masters[k]
-            if master is not None and master.is_file():
-                args += ["-i", runner.input_path(master)]
-                graph.append(f"[{k + 2}:a:0]atrim=end_sample={samples},asetpts=N/SR/TB[a{k}]")
-            else:
-                args += ["-i", runner.input_path(seg.path)]
-                graph.append(
-                    f"[{k + 2}:a:0]aresample={rate},apad,atrim=end_sample={samples},"
-                    f"asetpts=N/SR/TB[a{k}]"
-                )
+        sound, graph = _sound_inputs(segments, masters, rate, fps)
+        args += sound
         inputs = "".join(f"[a{k}]" for k in range(len(segments)))
         graph.append(f"{inputs}concat=n={len(segments)}:v=0:a=1{_gain(gain_db, cfg)}[aout]")
         script = Path(tmp) / "audio.graph"
@@ -89,6 +78,31 @@ def concat_copy(
             ],
             timeout=cfg.limits.timeout_base_seconds + 2 * sum(s.duration for s in segments) / 10,
         )  # fmt: skip
+
+
+def _sound_inputs(
+    segments: list[Segment], masters: Sequence[Path | None], rate: int, fps: int
+) -> tuple[list[str], list[str]]:
+    """The inputs (from the third on) and per-segment audio chains ``[a<k>]`` of the join.
+
+    Each segment's sound is its master, or the segment itself decoded where it
+    has none, cut to exactly its frames' worth of samples.
+    """
+    args: list[str] = []
+    graph: list[str] = []
+    for k, seg in enumerate(segments):
+        samples = round(round(seg.duration * fps) * rate / fps)
+        master = masters[k]
+        if master is not None and master.is_file():
+            args += ["-i", runner.input_path(master)]
+            graph.append(f"[{k + 2}:a:0]atrim=end_sample={samples},asetpts=N/SR/TB[a{k}]")
+        else:
+            args += ["-i", runner.input_path(seg.path)]
+            graph.append(
+                f"[{k + 2}:a:0]aresample={rate},apad,atrim=end_sample={samples},"
+                f"asetpts=N/SR/TB[a{k}]"
+            )
+    return args, graph
 
 
 def _gain(gain_db: float, cfg: Config) -> str:
