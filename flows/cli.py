@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 
 from processing.errors import FFmpegInterrupted, ReelError
@@ -39,7 +40,19 @@ def disk_full_message(exc: OSError) -> str:
     )
 
 
+#: Seconds ``reel run`` waits for its temporary Prefect server (Prefect's default, 20 s,
+#: is too short on a busy 2-core machine); a value in the environment wins.
+STARTUP_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+EPHEMERAL_STARTUP_SECONDS = "120"
+
+
+def _server_did_not_start(exc: RuntimeError) -> bool:
+    return "ephemeral Prefect API server" in str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Before Prefect is imported (the commands import it when used): it reads its settings then.
+    os.environ.setdefault(STARTUP_SETTING, EPHEMERAL_STARTUP_SECONDS)
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
@@ -57,6 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno not in DISK_FULL:
             raise
         print(f"reel: error: {terminal_safe(disk_full_message(exc))}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if not _server_did_not_start(exc):
+            raise
+        wait = os.environ[STARTUP_SETTING]
+        print(
+            f"reel: error: the temporary Prefect server did not start within {wait} s (the "
+            f"machine is busy): run again, or raise {STARTUP_SETTING}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("reel: interrupted; finished clips are kept, run again to continue", file=sys.stderr)

@@ -7,6 +7,7 @@ out are in tests/test_batch.py.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -217,3 +218,22 @@ def test_memory_stays_flat_however_long_the_clip(tmp_path: Path) -> None:
     short = _peak_rss_kb(tmp_path, PIPELINE, 4, overrides)
     long = _peak_rss_kb(tmp_path, PIPELINE, 40, overrides)
     assert long - short < RSS_GROWTH_KB, f"peak RSS {short} kB for 4 s, {long} kB for 40 s"
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """`reel run` on a machine too busy for its temporary Prefect server says what to do."""
+    src = tmp_path / "uploads"
+    src.mkdir()
+    mg.make_clip(src / "a.mp4", duration=1.0, size=(160, 90))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"  # cannot start in time
+    cmd = [str(REEL), "run", str(src), "--out", str(tmp_path / "out"), "--approve-all"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("reel: error:")]
+    assert len(errors) == 1 and "did not start within 0 s" in errors[0], done.stderr[-2000:]
+    assert not (tmp_path / "out" / "clips").exists()  # nothing was processed
