@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import curve, scale, social
+from . import curve, report_rerun, scale, social
 from .assembly import CHECKS, JOIN, SIGNATURES, VIDEO_ALONE
 
 #: "In seconds" for the 100-clip compilation: under this many.
@@ -364,6 +364,7 @@ def _batch(b: dict[str, Any]) -> list[str]:
         "",
         "The capped run is the same first re-run on a copy of the output folder, with "
         f"`{CAPPED}` set to the encode limit (a Prefect setting; no code change).",
+        *report_rerun.lines(b.get("rerun_ab", {})),
         "",
         "## 5. Scale out: a local two-worker Dask cluster against threads",
         "",

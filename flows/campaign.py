@@ -7,6 +7,7 @@ artifacts, log summaries).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -23,7 +24,14 @@ from prefect.futures import PrefectFuture
 from processing import runner, state
 from processing.clip.files import ClipFiles
 from processing.config import Config, load_config
-from processing.pipeline import Submission, finish_batch, identify, process_safely, published_key
+from processing.pipeline import (
+    Submission,
+    encodes_nothing,
+    finish_batch,
+    identify,
+    process_safely,
+    published_key,
+)
 from processing.report import Entry
 from processing.sequences import compile_campaign
 from processing.storage import (
@@ -178,7 +186,7 @@ def _process_all(src: Source, dest: Output, cfg: Config) -> list[Entry]:
     task = process_task.with_options(result_storage=out_dir / ".prefect" / "results")
     futures = _submit_in_window(
         subs, lambda sub: task.submit(sub, src, dest, cfg), scale.in_flight(cfg, _on_dask()),
-        progress.advance,
+        progress.advance, lambda sub: encodes_nothing(sub, out_dir, cfg),
     )  # fmt: skip
     entries += [f.result() for f in futures]
     entries = finish_task(dest, src, cfg, entries)
@@ -202,25 +210,41 @@ def _submit_in_window(
     submit: Callable[[Submission], PrefectFuture[Entry]],
     window: int | None,
     done: Callable[[], None],
+    light: Callable[[Submission], bool],
 ) -> list[PrefectFuture[Entry]]:
-    """Every submission's future, in order, with at most ``window`` of them unfinished.
+    """Every submission's future, in order, with at most ``window`` clips to encode unfinished.
 
-    A clip is submitted as soon as another finishes, so the next ones are being
-    prepared while the encode slots work, but never the whole batch at once.
+    A clip to encode is submitted as soon as another one finishes, so the next
+    ones are being prepared while the encode slots work, but never the whole
+    batch at once. A ``light`` clip (reused, withdrawn: nothing to encode) is
+    submitted at once, outside the window: a re-run with nothing new decides
+    every clip together instead of a window's worth per task round trip.
     """
-    finished: queue.Queue[PrefectFuture[Entry]] = queue.Queue()
-    futures: list[PrefectFuture[Entry]] = []
-    pending = iter(subs)
-    for sub in itertools.islice(pending, window):
-        futures.append(submit(sub))
-        futures[-1].add_done_callback(finished.put)
+    finished: queue.Queue[int] = queue.Queue()
+    futures: dict[int, PrefectFuture[Entry]] = {}
+    heavy = [i for i, sub in enumerate(subs) if not light(sub)]
+
+    def start(i: int) -> None:
+        futures[i] = submit(subs[i])
+        futures[i].add_done_callback(functools.partial(_put, finished, i))
+
+    pending = iter(heavy)
+    for i in itertools.islice(pending, window):  # the encodes first: they take longest
+        start(i)
+    for i in sorted(set(range(len(subs))) - set(heavy)):
+        start(i)
+    encoding = set(heavy)
     for _ in subs:
-        finished.get()
+        if finished.get() in encoding:  # a clip to encode finished: the next one's turn
+            for i in itertools.islice(pending, 1):
+                start(i)
         done()
-        for sub in itertools.islice(pending, 1):
-            futures.append(submit(sub))
-            futures[-1].add_done_callback(finished.put)
-    return futures
+    return [futures[i] for i in range(len(subs))]
+
+
+def _put(finished: queue.Queue[int], i: int, _: object) -> None:
+    """A future's done callback: which submission finished."""
+    finished.put(i)
 
 
 @flow(name="build-compilation", log_prints=True)

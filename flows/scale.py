@@ -96,7 +96,7 @@ def encode_slot(cfg: Config, limit: str) -> Callable[[], AbstractContextManager[
 
 
 def in_flight(cfg: Config, dask: bool) -> int | None:
-    """How many clips the flow keeps submitted at once (None: all of them, on Dask).
+    """How many clips to encode the flow keeps submitted at once (None: all, on Dask).
 
     Threads: the encode slots plus ``orchestration.prepare_ahead``, so that
     the next clips are fetched, probed, checked and planned (and the last ones

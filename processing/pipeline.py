@@ -6,7 +6,13 @@ a rejected entry with its reason; it never stops the batch.
 
 from __future__ import annotations
 
-from .clip.driver import Progress, process_batch, process_safely, process_submission
+from .clip.driver import (
+    Progress,
+    encodes_nothing,
+    process_batch,
+    process_safely,
+    process_submission,
+)
 from .clip.intake import (
     ANONYMOUS,
     Copy,
@@ -21,7 +27,8 @@ from .clip.intake import (
 from .sequences import finish_batch
 
 __all__ = [
-    "ANONYMOUS", "Copy", "Progress", "Submission", "caption_spec", "finish_batch", "identify",
+    "ANONYMOUS", "Copy", "Progress", "Submission", "caption_spec", "encodes_nothing",
+    "finish_batch", "identify",
     "merge", "process_batch", "process_safely", "process_submission", "published_key",
     "render_key", "submission_id",
 ]  # fmt: skip

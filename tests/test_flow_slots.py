@@ -117,3 +117,65 @@ def test_next_clip_is_prepared_while_one_encodes_and_the_slot_holds_only_the_enc
         for t in times
     )
     assert all(b["started"] < a["encoded"] for a, b in itertools.pairwise(times))
+
+
+@contextlib.contextmanager
+def _flow_events(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """In the flow's order: each clip task submitted, each finished clip the flow took in."""
+    from flows import artifacts
+
+    events: list[str] = []
+    task_type = type(campaign.process_task)
+    submit, advance = task_type.submit, artifacts.ProgressArtifact.advance
+
+    def recorded_submit(self: Any, *args: Any, **kw: Any) -> Any:
+        if self.name == campaign.process_task.name:
+            events.append("submitted")
+        return submit(self, *args, **kw)
+
+    def recorded_advance(self: Any) -> None:
+        events.append("finished")
+        advance(self)
+
+    monkeypatch.setattr(task_type, "submit", recorded_submit)
+    monkeypatch.setattr(artifacts.ProgressArtifact, "advance", recorded_advance)
+    yield events
+
+
+def test_a_rerun_decides_every_reused_clip_at_once_without_a_slot_or_ffmpeg(
+    prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "uploads"
+    src.mkdir()
+    for i in range(5):
+        mg.make_clip(src / f"clip{i}.mp4", duration=1.0 + 0.1 * i, size=(160, 90))
+        (src / f"clip{i}.json").write_text(json.dumps({"name": f"S {i}", "consent": True}))
+    late = tmp_path / "clip4"
+    for ext in (".mp4", ".json"):  # the upload that comes after the first run
+        (src / f"clip4{ext}").rename(late.with_suffix(ext))
+    config = tmp_path / "window-of-one.toml"
+    config.write_text(
+        "[output]\nwidth = 160\nheight = 90\n"
+        "[orchestration]\nmax_parallel_encodes = 1\nprepare_ahead = 0\n"
+    )
+    params = BatchParams(source=str(src), out=str(tmp_path / "out"), config=str(config))
+    campaign.process_submissions(params)
+
+    # Nothing new: all four are submitted before the flow takes in the first
+    # one finished (a window of one clip would alternate), and none takes a
+    # slot or runs ffmpeg.
+    with _recorded(monkeypatch) as (processes, slots), _flow_events(monkeypatch) as events:
+        entries = campaign.process_submissions(params)
+    assert [e.cached for e in entries] == [True] * 4
+    assert events == ["submitted"] * 4 + ["finished"] * 4
+    assert (processes, slots) == ([], [])
+
+    # One new upload: it is submitted (first) together with the four reused ones,
+    # and it alone is encoded, in the one slot.
+    for ext in (".mp4", ".json"):
+        late.with_suffix(ext).rename(src / f"clip4{ext}")
+    with _recorded(monkeypatch) as (processes, slots), _flow_events(monkeypatch) as events:
+        entries = campaign.process_submissions(params)
+    assert sorted(e.cached for e in entries) == [False] + [True] * 4
+    assert events == ["submitted"] * 5 + ["finished"] * 5
+    assert len(slots) == 1 and sum(p.encode for p in processes) == 1

@@ -84,6 +84,20 @@ def process_submission(
     return entry
 
 
+def encodes_nothing(sub: Submission, out: Path, cfg: Config) -> bool:
+    """Whether ``sub`` will most likely not be encoded: withdrawn, retired, or already rendered.
+
+    A guess for scheduling only, from what is in ``out`` (no fetch, no hash):
+    the orchestrator starts these clips at once instead of in its window of
+    clips being prepared for an encode. :func:`process_submission` still
+    decides; a wrong guess costs an unwindowed clip, never a wrong entry.
+    """
+    if withdrawn(sub) or sub.retired:
+        return True
+    record = state.read_record(out, sub.id)
+    return record is not None and record.get("render_key") == render_key(sub, cfg)
+
+
 def _reuse(sub: Submission, files: ClipFiles, rkey: str, dest: Output, cfg: Config) -> Entry | None:
     """The entry of a clip already rendered under ``rkey``, its flags brought up to date."""
     record = reusable_record(files, rkey, dest)
