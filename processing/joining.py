@@ -26,11 +26,9 @@ def concat_copy(
 ) -> None:
     """Video joined by stream copy; sound rebuilt sample-exact from the audio masters.
 
-    Each segment's audio is taken from its lossless master (see
-    :func:`processing.normalize.build_command`), or decoded from the segment
-    itself where there is none (cards, conformed or older clips), trimmed to
-    exactly ``frames * sample_rate / fps`` samples, concatenated and encoded to
-    AAC once. No seam can shift the sound against the picture.
+    Each segment's sound is its lossless master, or the segment decoded where it
+    has none, trimmed to its frames' samples and encoded to AAC once
+    (:func:`_sound_inputs`): no seam can shift the sound against the picture.
 
     Args:
         segments: In order, with their durations.
