@@ -74,7 +74,10 @@ def social(
 
 
 def _parts(summary: dict, aspect: str) -> list[dict]:
-    return [r for r in summary["renditions"] if r["aspect"] == aspect]
+    """The parts of ``aspect``; a rendition left out fails with its reason."""
+    mine = [r for r in summary["renditions"] if r["aspect"] == aspect]
+    assert not [r["skipped"] for r in mine if "skipped" in r], mine
+    return mine
 
 
 @pytest.mark.parametrize("aspect", ["9:16", "1:1"])
