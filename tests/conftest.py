@@ -29,6 +29,7 @@ from processing.config import Config, load_config
 from processing.pipeline import process_batch
 from processing.report import Entry
 from processing.storage import LocalSource
+from tests.socialkit import Made, make_social_batch
 
 #: Longest clip the batch config keeps; the "long" fixture is trimmed to it.
 BATCH_MAX_DURATION = 5.0
@@ -163,6 +164,17 @@ def batch(zoo: Path, batch_config: Config, tmp_path_factory: pytest.TempPathFact
     source = LocalSource(zoo, ignore=batch_config.ingest.ignore)
     entries = process_batch(source, out, batch_config)
     return Batch(zoo, out, batch_config, {e.source: e for e in entries}, before)
+
+
+@pytest.fixture(scope="session")
+def social_batch(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    """Three tiny uploads processed with 9:16 and 1:1 renditions (tests/socialkit.py), once.
+
+    Shared by the per-clip and the compilation's rendition tests: 1080-wide
+    renditions are the dearest encodes of the suite. Do not change its folders
+    (use :func:`tests.socialkit.copy_batch`).
+    """
+    return make_social_batch(tmp_path_factory.mktemp("social"))
 
 
 @pytest.fixture(scope="session")

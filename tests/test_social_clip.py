@@ -14,7 +14,7 @@ conformance and tags.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,83 +22,28 @@ import numpy as np
 import pytest
 
 import mediagen as mg
-from mediagen.faces import Person, Scene, head_boxes, make_face_clip
-from processing import runner
+from mediagen.faces import head_boxes
 from processing.clip.files import ClipFiles
-from processing.config import Config, load_config
+from processing.config import load_config
 from processing.faces.centerface import CenterFace
 from processing.frames import FrameSpec, read_frames
 from processing.pipeline import process_batch
 from processing.probe import probe
-from processing.report import Entry
 from processing.social.reframe import window_size
 from processing.storage import LocalSource
 from processing.verify import METADATA_MARKERS, conformance_problems, scrub_problems
+from tests.socialkit import ASPECTS, FPS, JUMP, MAX_PAN, PORTRAIT, SRC, Made, copy_batch
 
-FPS = 30
-SRC = (640, 360)
-PORTRAIT = (360, 640)
-ASPECTS = ("9:16", "1:1")
-#: 40 px of the 1080-wide output a frame: 7.5 px of the 202 px window on this 640x360 clip.
-MAX_PAN = 40.0
 #: Matching the output against the upload finds the window to about a pixel.
 MEASURE_PX = 1.5
-PHOTO_SIDE = 300
 # Three tiny uploads, four batches and 1080-wide renditions: minutes on a loaded machine.
 pytestmark = pytest.mark.timeout(1800)
-HEAD_CENTRE = 225 / 512 * PHOTO_SIDE
 
 
-def _jump(t: float) -> tuple[float, float, float, float]:
-    """Head centre at 30 % of the width, then 160 px to the right in 0.1 s (16 px a frame)."""
-    share = 0.30 + 0.25 * min(1.0, max(0.0, (t - 0.4) / 0.1))
-    return share * SRC[0] - HEAD_CENTRE, 10, PHOTO_SIDE, 0.0
-
-
-JUMP = Scene((Person(_jump),))
-
-
-@dataclass(frozen=True)
-class Made:
-    uploads: Path
-    out: Path
-    cfg: Config
-    before: dict[str, Entry]
-    after: dict[str, Entry]
-
-
-def _tagged(src: Path, dst: Path) -> Path:
-    """``src`` remuxed with a phone's location, device and time tags."""
-    args = ["-i", runner.input_path(src), "-c", "copy", "-movflags", "+use_metadata_tags"]
-    for key, value in mg.LOCATION_TAGS.items():
-        args += ["-metadata", f"{key}={value}"]
-    runner.run([*args, "-y", runner.input_path(dst)], timeout=60)
-    src.unlink()
-    return dst
-
-
-@pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
-    root = tmp_path_factory.mktemp("socialclip")
-    uploads, out = root / "uploads", root / "out"
-    uploads.mkdir()
-    # Stored 640x360 with a display matrix, as a phone writes a portrait clip.
-    make_face_clip(uploads / "tall.mp4", duration=2.0, size=PORTRAIT, clockwise=90)
-    (uploads / "tall.json").write_text(json.dumps({"consent": True, "name": "Ada"}))
-    # A small 16:9 clip and a fast preset keep the test short; renditions are 1080 wide anyway.
-    base = load_config(
-        overrides={"output": {"width": 640, "height": 360, "x264_preset": "superfast"}}
-    )
-    before = {e.source: e for e in process_batch(LocalSource(uploads), out, base)}
-    face = make_face_clip(root / "face.mp4", duration=2.0, size=SRC, scene=JUMP)
-    _tagged(face, uploads / "face.mp4")
-    (uploads / "face.json").write_text(json.dumps({"consent": True, "name": "Ada"}))
-    cfg = replace(base, social=replace(base.social, renditions=ASPECTS, max_pan_px=MAX_PAN))
-    anon = make_face_clip(root / "anon.mp4", duration=2.0, size=SRC, scene=JUMP)
-    anon.rename(uploads / "anon.mp4")
-    (uploads / "anon.json").write_text(json.dumps({"consent": True, "anonymize": True}))
-    after = {e.source: e for e in process_batch(LocalSource(uploads), out, cfg)}
-    return Made(uploads, out, cfg, before, after)
+@pytest.fixture
+def made(social_batch: Made) -> Made:
+    """The session's batch with renditions (tests/socialkit.py), shared with the compilation's."""
+    return social_batch
 
 
 def _files(made: Made, name: str) -> ClipFiles:
@@ -236,8 +181,9 @@ def test_an_anonymized_clip_is_reframed_on_its_blurred_picture(made: Made) -> No
 
 @pytest.mark.slow
 def test_withdrawal_removes_every_rendition_and_a_lost_one_is_rendered_again(
-    made: Made,
+    made: Made, tmp_path: Path
 ) -> None:
+    made = copy_batch(made, tmp_path)  # the session's batch stays as it was for the others
     files, face = _files(made, "tall.mp4"), _files(made, "face.mp4")
     assert all(files.rendition(a).is_file() for a in ASPECTS)
     face.rendition("1:1").unlink()  # lost: the record listing it must not be reused
