@@ -16,6 +16,7 @@ file name carries :meth:`Config.cards_fingerprint`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +31,10 @@ from .fsutil import atomic_output
 from .normalize import encoder_args
 from .social.qr import write_qr_png
 
+log = logging.getLogger(__name__)
+
 #: Campaign colours: deep crimson to night blue.
 GRADIENT = ("0x3a0b22", "0x12162e", "0x24102a", "0x0b1a2e")
-
-
-class CardError(ReelError):
-    """A card cannot be drawn as configured (say, a link too long for its QR code)."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,6 @@ def render_card(
         folder: Where cards are kept between builds.
         aspect: The frame: ``16:9`` (``[output]``), ``9:16`` or ``1:1``.
         part_label: The part's title, e.g. ``Part 2/5``.
-
-    Raises:
-        CardError: A link does not fit its QR code.
     """
     text = cfg.card_text()
     seconds = {"title": cfg.compilation.title_seconds, "end": cfg.compilation.end_seconds}.get(
@@ -95,7 +91,10 @@ def render_card(
 
 
 def _qr_codes(cfg: Config, frame: CardFrame, tmp: Path) -> list[tuple[Path, int, int]]:
-    """The petition's and the donation's link as PNGs of their boxes' size, with their places."""
+    """The petition's and the donation's link as PNGs of their boxes' size, with their places.
+
+    A link whose code cannot be drawn scannably in its box is left without one (logged).
+    """
     text = cfg.card_text()
     codes = []
     for i, (link, box) in enumerate(
@@ -104,7 +103,10 @@ def _qr_codes(cfg: Config, frame: CardFrame, tmp: Path) -> list[tuple[Path, int,
         try:
             png = write_qr_png(link, tmp / f"qr{i}.png", box[2] - box[0])
         except ValueError as exc:
-            raise CardError(f"end card ({frame.aspect}): {exc}") from exc
+            # The link is still printed on the card: a frame too small to scan a code
+            # in (a test or preview size) or a too-long link loses the code, not the cut.
+            log.warning("end card (%s): drawn without this QR code: %s", frame.aspect, exc)
+            continue
         codes.append((png, box[0], box[1]))
     return codes
 
