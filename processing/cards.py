@@ -26,7 +26,6 @@ from . import graph, runner
 from .card_layout import CardFrame, build_card_ass, card_frame
 from .clip.files import aspect_slug
 from .config import Config
-from .errors import ReelError
 from .fsutil import atomic_output
 from .normalize import encoder_args
 from .social.qr import write_qr_png
