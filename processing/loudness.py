@@ -161,6 +161,22 @@ def meter_filter() -> str:
     return "ebur128=peak=true:framelog=verbose"
 
 
+def measure_sound(
+    path: Path, *, timeout: float, log_file: Path | None = None
+) -> Measurement | None:
+    """Integrated loudness and true peak of ``path``'s sound as it was encoded (audio only).
+
+    The encode's own meter hears the sound before the AAC encoder, whose
+    overshoot raises the true peak by a few tenths of a dB; this pass decodes
+    the sound alone (the picture is not read), so the record says what plays.
+    """
+    args = ["-i", runner.input_path(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    _, stderr = runner.run(
+        [*args, "-af", meter_filter(), "-f", "null", "-"], timeout=timeout, log_file=log_file
+    )
+    return parse_ebur128(stderr)
+
+
 def plan_gain(
     measured: Measurement,
     settings: Loudness,

@@ -32,7 +32,7 @@ from ..errors import FFmpegError, FFmpegTimeout, Rejection
 from ..faces.check import FaceCheck, check_hidden
 from ..fsutil import sha256_file
 from ..health import Health, audio_prefilters, check, check_fully, confirm
-from ..loudness import GainPlan, SimulateFn, plan_gain
+from ..loudness import GainPlan, SimulateFn, measure_sound, plan_gain
 from ..normalize import RenderPlan, encode, output_frames, plan_render
 from ..probe import MediaInfo, probe
 from ..report import Entry
@@ -211,6 +211,8 @@ def render(
         values = quality.measure_taps(
             taps, said[0], cfg, content=r.fg_size if r.background else None, duration=total
         )
+    heard = measure_sound(files.clip, timeout=cfg.limits.timeout_for(total), log_file=files.log)
+    values = replace(values, loudness=heard or values.loudness)
     return Rendered(Measured(values, r.fg_size if r.background else None,
                              time.monotonic() - started))  # fmt: skip
 
