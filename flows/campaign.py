@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.futures import PrefectFuture
 
-from processing import runner, state
+from processing import quality, runner, state
 from processing.clip.files import ClipFiles
 from processing.config import Config, load_config
 from processing.pipeline import (
@@ -115,7 +115,8 @@ def _clip_line(e: Entry) -> str:
         if e.cached
         else f"rendered in {e.seconds or 0:.1f} s"
     )
-    flags = f"; flags: {', '.join(sorted(e.flags))}" if e.flags else ""
+    up = quality.raised(e.flags)  # the flags raised, not every one measured
+    flags = f"; flags: {', '.join(up)}" if up else ""
     log = ClipFiles(Path("."), e.id).log_key
     return f"accepted {upload}: {done} ({e.output_i} LUFS){flags}; ffmpeg log: {log}"
 

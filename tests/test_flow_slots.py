@@ -179,3 +179,23 @@ def test_a_rerun_decides_every_reused_clip_at_once_without_a_slot_or_ffmpeg(
     assert sorted(e.cached for e in entries) == [False] + [True] * 4
     assert events == ["submitted"] * 5 + ["finished"] * 5
     assert len(slots) == 1 and sum(p.encode for p in processes) == 1
+
+
+def test_the_run_log_names_only_the_flags_raised() -> None:
+    """The clip's line in the Prefect log names the raised flags, not every one measured."""
+    from flows.campaign import _clip_line
+    from processing.report import Entry
+
+    entry = Entry.from_dict(
+        {
+            "id": "abc", "source": "a.mp4", "status": "accepted", "output": "clips/abc.mp4",
+            "output_i": -16.0, "seconds": 1.0,
+            "flags": {
+                "dark": {"raised": True, "value": 0.1},
+                "silent": {"raised": False, "value": 0.0},
+                "blurry": {"raised": False, "value": 300.0},
+            },
+        }
+    )  # fmt: skip
+    line = _clip_line(entry)
+    assert "flags: dark;" in line and "silent" not in line and "blurry" not in line, line
