@@ -8,6 +8,7 @@ fontconfig, which ffmpeg 5.1's ``drawtext`` does not. Contributor text is data:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: Inserted after a backslash so ``\\N``, ``\\h`` … are not read as escapes.
@@ -54,11 +55,6 @@ def build_ass(spec: CaptionSpec, width: int, height: int) -> str:
     white = ass_colour(0xFFFFFF)
     box = ass_colour(0x101018, alpha=0x50)
     accent = ass_colour(0xB0124A, alpha=0x30)  # campaign crimson behind the hashtag
-    fmt = (
-        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
-        "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
-        "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding"
-    )
     font = spec.font.replace(",", " ")
     styles = [
         f"Style: Name,{font},{name_size},{white},{white},{box},{box},1,0,0,0,100,100,0,0,3,"
@@ -66,11 +62,19 @@ def build_ass(spec: CaptionSpec, width: int, height: int) -> str:
         f"Style: Hashtag,{font},{tag_size},{white},{white},{accent},{accent},1,0,0,0,100,100,0,0,3,"
         f"{round(12 * scale)},0,9,{margin_x},{margin_x},{round(60 * scale)},1",
     ]
-    events = []
-    if spec.hashtag:
-        events.append(_dialogue("Hashtag", spec.hashtag))
-    if spec.name:
-        events.append(_dialogue("Name", spec.name))
+    return ass_script(width, height, styles, [("Hashtag", spec.hashtag), ("Name", spec.name)])
+
+
+def ass_script(
+    width: int, height: int, styles: Sequence[str], texts: Sequence[tuple[str, str | None]]
+) -> str:
+    """An ASS script of ``width`` x ``height`` with ``styles`` and one whole-clip line per
+    ``(style, text)`` of ``texts`` that has a text (the clip's and its renditions' captions)."""
+    fmt = (
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+        "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+        "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding"
+    )
     return "\n".join(
         [
             "[Script Info]",
@@ -88,7 +92,7 @@ def build_ass(spec: CaptionSpec, width: int, height: int) -> str:
             "",
             "[Events]",
             "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
-            *events,
+            *(_dialogue(style, text) for style, text in texts if text),
             "",
         ]
     )
