@@ -147,7 +147,7 @@ def _render(
                     break
         checked = stages.verify(files, planned, seen, cfg)
         still.check_scrubbed(files.clip, checked.info, exif)
-        measured = stages.measure(rendered)
+        measured = stages.measure(rendered, files, planned, cfg)
     except Rejection as rej:
         files.log_line(f"rejected: {rej.reason}")
         return sub.rejected(rej.code, rej.reason)

@@ -211,8 +211,6 @@ def render(
         values = quality.measure_taps(
             taps, said[0], cfg, content=r.fg_size if r.background else None, duration=total
         )
-    heard = measure_sound(files.clip, timeout=cfg.limits.timeout_for(total), log_file=files.log)
-    values = replace(values, loudness=heard or values.loudness)
     return Rendered(Measured(values, r.fg_size if r.background else None,
                              time.monotonic() - started))  # fmt: skip
 
@@ -251,10 +249,18 @@ def verify(files: ClipFiles, planned: Plan, seen: Inspected, cfg: Config) -> Ver
     return Verified(info, hidden, (st.st_size, st.st_mtime_ns), sha256_file(clip), social)
 
 
-def measure(rendered: Rendered) -> Measured:
-    """Quality flags' measurements and the output's loudness, as the render tapped them."""
+def measure(rendered: Rendered, files: ClipFiles, planned: Plan, cfg: Config) -> Measured:
+    """Quality flags' measurements as the render tapped them, and the clip's loudness.
+
+    The loudness is metered on the encoded clip's sound (audio only, after the
+    AAC encoder: what a player measures), outside the encode slot.
+    """
     measured = rendered.measured
     assert measured is not None  # the driver renders again until there is a clip
+    total = planned.render.duration
+    heard = measure_sound(files.clip, timeout=cfg.limits.timeout_for(total), log_file=files.log)
+    values = replace(measured.values, loudness=heard or measured.values.loudness)
+    measured = replace(measured, values=values)
     if measured.values.loudness is None:  # pragma: no cover - ebur128 always prints its summary
         raise RuntimeError("ebur128 printed no summary for the rendered clip")
     return measured
