@@ -59,6 +59,8 @@ def render_card(
         aspect: The frame: ``16:9`` (``[output]``), ``9:16`` or ``1:1``.
         part_label: The part's title, e.g. ``Part 2/5``.
     """
+    if aspect != "16:9":  # encoded as that frame's clips are, to join with them
+        cfg = cfg.for_renditions()
     text = cfg.card_text()
     seconds = {"title": cfg.compilation.title_seconds, "end": cfg.compilation.end_seconds}.get(
         kind, cfg.social.part_title_seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -194,6 +194,8 @@ class Social:
     part_title_seconds: float
     target_i_9x16: float
     target_i_1x1: float
+    x264_preset: str
+    crf: int
 
     def target_for(self, aspect: str) -> float:
         """Integrated loudness of the ``aspect`` rendition (its own setting, else ``target_i``)."""
@@ -237,6 +239,15 @@ class Config:
         """The card texts in ``compilation.language``."""
         return self.cards[self.compilation.language]
 
+    def for_renditions(self) -> Config:
+        """These settings with ``social``'s x264 preset and CRF in ``[output]``.
+
+        What every segment of a 9:16 or 1:1 cut is encoded with (a clip's
+        rendition and that frame's cards), so they join by stream copy.
+        """
+        s = self.social
+        return replace(self, output=replace(self.output, x264_preset=s.x264_preset, crf=s.crf))
+
     def render_fingerprint(self) -> str:
         """A short hash of every setting that changes how a clip is rendered.
 
@@ -257,6 +268,7 @@ class Config:
                 "renditions": list(s.renditions), "max_pan_px": s.max_pan_px,
                 "still_share": s.still_share, "face_margin": s.face_margin,
                 "smooth_seconds": s.smooth_seconds, "apart_share": s.apart_share,
+                "x264_preset": s.x264_preset, "crf": s.crf,
             }  # fmt: skip
         blob = json.dumps(relevant, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

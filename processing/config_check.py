@@ -155,6 +155,10 @@ def _social_problems(so: Social) -> list[str]:
         )
     if not (0 <= so.smooth_seconds <= 10 and 0 < so.apart_share <= 1):
         problems.append("social.smooth_seconds must be 0-10 and apart_share above 0, at most 1")
+    if so.x264_preset not in X264_PRESETS:  # ultrafast writes Baseline, not High
+        problems.append(f"social.x264_preset must be one of {', '.join(X264_PRESETS)}")
+    if not 0 <= so.crf <= 51:
+        problems.append("social.crf must be between 0 and 51 (x264's range)")
     return problems
 
 

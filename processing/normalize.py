@@ -216,7 +216,7 @@ def build_command(
     vout, aout = filter_graph(plan, v, cfg, ass_path, upload, mask, fork)
     outputs: list[graph.Stream] = []
     if fork is not None:
-        aout, social = fork.outputs(aout, length, encoder_args(cfg))
+        aout, social = fork.outputs(aout, length, encoder_args(cfg.for_renditions()))
         outputs += social
     tapped: list[graph.Stream] = []
     if taps is not None:

@@ -36,7 +36,7 @@ from .review_cards import card, display_name, rejected_card
 from .review_cards import e as _e
 from .review_changes import approval_refusal
 from .review_shell import AppShell, Shell, StaticShell
-from .sheets import prune_pictures, thumb_key, thumbs
+from .sheets import Thumbs, prune_pictures, thumb_key, thumbs
 
 __all__ = [
     "AppShell",
@@ -205,22 +205,33 @@ def _script_data(
     }
 
 
+def clip_pictures(out: Path, s: Entry, frame: tuple[int, int]) -> Thumbs:
+    """Make (or find) the poster and contact sheet the page shows for the rendered clip ``s``.
+
+    The clip's task calls it once the clip is done (outside the encode slot,
+    while other clips encode), so the page built after the batch finds them made.
+
+    Raises:
+        FFmpegError: The clip could not be decoded.
+    """
+    duration = float(s.duration or 0.0)
+    return thumbs(
+        out / str(s.output),
+        out / MEDIA,
+        _thumb_key(out, s),
+        frame=frame,
+        duration=duration,
+        timeout=60 + 5 * duration,
+        log_file=out / "logs" / f"{s.id}.log",
+    )
+
+
 def _pictures(
     out: Path, s: Entry, frame: tuple[int, int], url: UrlFor, inline: bool
 ) -> dict[str, str]:
     """``poster`` and ``sheet`` URLs of one clip (empty when they cannot be made)."""
-    key = _thumb_key(out, s)
-    duration = float(s.duration or 0.0)
     try:
-        th = thumbs(
-            out / str(s.output),
-            out / MEDIA,
-            key,
-            frame=frame,
-            duration=duration,
-            timeout=60 + 5 * duration,
-            log_file=out / "logs" / f"{s.id}.log",
-        )
+        th = clip_pictures(out, s, frame)
     except FFmpegError as exc:
         log.warning("review page: no pictures for %s: %s", s.id, exc.args[0])
         return {}

@@ -36,17 +36,21 @@ ASPECTS = ("9:16", "1:1")
 MAX_PAN = 40.0
 PHOTO_SIDE = 300
 HEAD_CENTRE = 225 / 512 * PHOTO_SIDE
-#: The clips' settings (also a `reel --config` file): a small 16:9 clip and a fast
-#: preset keep the encodes short; renditions are 1080 wide whatever the clip's size.
+#: The clips' settings (also a `reel --config` file): a small 16:9 clip and fast
+#: presets keep the encodes short; renditions are 1080 wide whatever the clip's size,
+#: and have their own preset and CRF, other than the clip's (tests tell them apart).
 SOCIAL_TOML = f"""\
 [output]
 width = {SRC[0]}
 height = {SRC[1]}
-x264_preset = "superfast"
+x264_preset = "veryfast"
+crf = 20
 
 [social]
 renditions = {json.dumps(list(ASPECTS))}
 max_pan_px = {MAX_PAN}
+x264_preset = "superfast"
+crf = 23
 """
 
 

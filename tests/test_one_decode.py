@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import mediagen as mg
 from bench.common import logged_commands, write_ffmpeg_shim
 from processing import runner
+from processing.clip import driver
 from processing.config import load_config
 from processing.pipeline import process_batch
 from processing.report import Entry
@@ -56,8 +58,16 @@ def _encodes_of_upload(tmp_path: Path, shim_log: Path) -> list[str]:
 
 
 def test_the_upload_is_decoded_once_and_the_clips_picture_never(
-    tmp_path: Path, shim_log: Path
+    tmp_path: Path, shim_log: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    made_before_page: list[str] = []
+    finish = driver.finish_batch
+
+    def finish_seen(out: Path, *args: Any, **kw: Any) -> Path:
+        made_before_page.extend(p.name for p in (out / "review" / "media").glob("*.jpg"))
+        return finish(out, *args, **kw)
+
+    monkeypatch.setattr(driver, "finish_batch", finish_seen)
     entry, out = _batch(tmp_path, lambda p: mg.make_clip(p, duration=2, size=(320, 180)))
     assert entry.status == "accepted", entry.reason
     commands = logged_commands(shim_log)
@@ -73,6 +83,10 @@ def test_the_upload_is_decoded_once_and_the_clips_picture_never(
     picture_read = [c for c in measuring if " -vn " not in f" {c} "]
     assert picture_read == [], "the quality flags come from the encode's taps"
     assert len(measuring) == 1 and "ebur128" in measuring[0], measuring
+    # The poster and sheet: made once, in the clip's task; the page built after finds them.
+    pictures = [c for c in reads if c not in measuring]
+    assert len(pictures) == 1, pictures
+    assert len([n for n in made_before_page if n.startswith(entry.id)]) == 2, made_before_page
 
 
 def test_flags_and_loudness_tapped_from_the_encode_match_the_clip(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ conformance and tags.
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,7 +68,9 @@ def test_turning_renditions_on_renders_the_clips_again_with_them(made: Made) -> 
 
 
 @pytest.mark.slow
-def test_every_rendition_conforms_carries_no_tag_and_joins_the_clip_by_copy(made: Made) -> None:
+def test_every_rendition_conforms_carries_no_tag_and_joins_the_clip_by_copy(
+    made: Made, x264_reference: dict[str, dict[str, str]]
+) -> None:
     needles = [v.encode() for k, v in mg.LOCATION_TAGS.items() if len(v) >= 5]
     needles += list(METADATA_MARKERS.values())
     for name in ("face.mp4", "tall.mp4"):
@@ -88,6 +91,34 @@ def test_every_rendition_conforms_carries_no_tag_and_joins_the_clip_by_copy(made
                 s["video"] = {k: v for k, v in s["video"].items() if k not in ("width", "height")}
             assert sig == own, (sig, own)
             assert abs(info.duration - clip.duration) < 1.5 / FPS
+            # Encoded with social's preset and CRF, the clip with [output]'s (x264's own record).
+            assert _x264_options(f) == x264_reference["superfast-23"], f.name
+        assert _x264_options(files.clip) == x264_reference["veryfast-20"]
+
+
+def _x264_options(path: Path) -> dict[str, str]:
+    """The x264 settings that differ between presets and CRFs, from the stream's SEI."""
+    data = path.read_bytes()
+    at = data.find(b"x264 - core")
+    text = data[at : data.index(b"\0", at)].decode("ascii").split("options: ")[1]
+    opts = dict(kv.split("=", 1) for kv in text.split())
+    return {k: opts[k] for k in ("subme", "ref", "me", "trellis", "rc_lookahead", "crf")}
+
+
+@pytest.fixture(scope="module")
+def x264_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """What x264 records for the kit's two presets and CRFs, each encoded alone."""
+    folder, found = tmp_path_factory.mktemp("x264"), {}
+    for name in ("superfast-23", "veryfast-20"):
+        preset, crf = name.split("-")
+        dst = folder / f"{name}.mp4"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:d=0.5",
+             "-c:v", "libx264", "-preset", preset, "-crf", crf, str(dst)],
+            check=True,
+        )  # fmt: skip
+        found[name] = _x264_options(dst)
+    return found
 
 
 def _window_x(upload: Path, rendition: Path, window: tuple[int, int]) -> np.ndarray:
@@ -206,6 +237,8 @@ def test_the_render_key_holds_the_per_clip_social_settings() -> None:
     on = replace(base, social=replace(base.social, renditions=("9:16",)))
     slower = replace(on, social=replace(on.social, max_pan_px=5.0))
     quieter = replace(on, social=replace(on.social, target_i=-16.0))
+    faster = replace(on, social=replace(on.social, x264_preset="superfast"))
     assert base.render_fingerprint() != on.render_fingerprint() != slower.render_fingerprint()
+    assert on.render_fingerprint() != faster.render_fingerprint()
     # A compilation-only setting does not re-render every clip.
     assert on.render_fingerprint() == quieter.render_fingerprint()

@@ -23,6 +23,7 @@ from ..errors import FFmpegError, Rejection
 from ..fsutil import remove_orphaned_parts
 from ..report import Entry
 from ..reuse import reusable_record
+from ..review import clip_pictures
 from ..sequences import finish_batch
 from ..storage import LocalOutput, Output, Source, StorageError
 from . import stages, still
@@ -81,7 +82,21 @@ def process_submission(
         raise
     if entry.output is None:
         files.discard()  # a rejected render, and an older render's files
+    else:
+        _pictures(files, entry, cfg)
     return entry
+
+
+def _pictures(files: ClipFiles, entry: Entry, cfg: Config) -> None:
+    """The review page's poster and contact sheet of a clip just rendered, made now.
+
+    Here they overlap other clips' encodes; the page after the batch finds them
+    made (it makes any missing one itself, and says so when one cannot be made).
+    """
+    try:
+        clip_pictures(files.out, entry, (cfg.output.width, cfg.output.height))
+    except FFmpegError as exc:
+        files.log_line(f"review pictures not made now (the page tries again): {exc.args[0]}")
 
 
 def encodes_nothing(sub: Submission, out: Path, cfg: Config) -> bool:

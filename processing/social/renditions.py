@@ -180,7 +180,8 @@ def verify_renditions(
         dst = files[p.aspect]
         w, h = p.output
         info = probe(dst, log_file=log_file)
-        sized = replace(cfg, output=replace(cfg.output, width=w, height=h))
+        own = cfg.for_renditions()
+        sized = replace(own, output=replace(own.output, width=w, height=h))
         problems = conformance_problems(info, sized, duration) + scrub_check(dst, info, upload_tags)
         if problems:
             raise Rejection(
