@@ -102,7 +102,7 @@ def _x264_options(path: Path) -> dict[str, str]:
     at = data.find(b"x264 - core")
     text = data[at : data.index(b"\0", at)].decode("ascii").split("options: ")[1]
     opts = dict(kv.split("=", 1) for kv in text.split())
-    return {k: opts[k] for k in ("subme", "ref", "me", "trellis", "rc_lookahead", "crf")}
+    return {k: opts[k] for k in ("subme", "ref", "me", "trellis", "mbtree", "crf")}
 
 
 @pytest.fixture(scope="module")
