@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .captions import ass_colour, ass_literal
 from .config import Config
-from .social.layout import Rect, layout_for
+from .social.layout import LABEL_LEADING, Rect, layout_for
 
 #: The 16:9 frame's title-safe margin, a share of each side (EBU R 95: the central 90 %).
 TITLE_SAFE = 0.05
@@ -25,7 +25,7 @@ TITLE_SAFE = 0.05
 PAD = 24
 #: Average advance of a glyph, as a share of the font size: bold titles are wider.
 #: Generous on purpose: a line estimated too wide wraps early, one too narrow overflows.
-EM_SHARE = {"Title": 0.6, "Sub": 0.55, "Line": 0.55, "Link": 0.56, "Tag": 0.6}
+EM_SHARE = {"Title": 0.6, "Sub": 0.55, "Line": 0.55, "Link": 0.56, "Tag": 0.6, "Label": 0.6}
 #: Line height as a share of the font size.
 LEADING = 1.3
 #: Font sizes per style, in pixels of a 1080-wide (short side) frame, before fitting.
@@ -44,6 +44,8 @@ class CardFrame:
     text: Rect
     qr: tuple[Rect, ...]
     """The petition's and the donation's codes, in that order; empty without codes."""
+    labels: tuple[Rect, ...] = ()
+    """Under each code, the strip its label is centred in (what the code opens)."""
 
 
 def card_frame(aspect: str, cfg: Config, *, qr: bool) -> CardFrame:
@@ -61,21 +63,24 @@ def card_frame(aspect: str, cfg: Config, *, qr: bool) -> CardFrame:
         pad = round(PAD * h / 1080)
         if not qr:
             return CardFrame(aspect, (w, h), safe, _inset(safe, pad), ())
-        # Codes stacked in a column on the right, the text beside them.
+        # Codes stacked in a column on the right, each over its label, the text beside them.
         gap = 2 * pad
-        side = min((safe[3] - safe[1] - 2 * pad - gap) // 2, round(300 * h / 1080))
+        label = round(SIZES["Line"] * h / 1080 * LABEL_LEADING)
+        side = min((safe[3] - safe[1] - 2 * pad - gap - 2 * label) // 2, round(300 * h / 1080))
         x1 = safe[2] - pad
-        top = (safe[1] + safe[3] - 2 * side - gap) // 2
-        codes = (
-            (x1 - side, top, x1, top + side),
-            (x1 - side, top + side + gap, x1, top + 2 * side + gap),
-        )
+        top = (safe[1] + safe[3] - 2 * (side + label) - gap) // 2
+        second = top + side + label + gap
+        codes = ((x1 - side, top, x1, top + side), (x1 - side, second, x1, second + side))
+        labels = tuple((c[0] - gap, c[3], c[2] + gap // 2, c[3] + label) for c in codes)
         text = (safe[0] + pad, safe[1] + pad, x1 - side - 2 * gap, safe[3] - pad)
-        return CardFrame(aspect, (w, h), safe, text, codes)
+        return CardFrame(aspect, (w, h), safe, text, codes, labels)
     layout = layout_for(aspect)
     safe = layout.safe.box
-    text = layout.card_text if qr else _inset(safe, layout.pad)
-    return CardFrame(aspect, layout.safe.frame, safe, text, layout.qr_boxes if qr else ())
+    if not qr:
+        return CardFrame(aspect, layout.safe.frame, safe, _inset(safe, layout.pad), ())
+    return CardFrame(
+        aspect, layout.safe.frame, safe, layout.card_text, layout.qr_boxes, layout.qr_labels
+    )
 
 
 def _inset(rect: Rect, pad: int) -> Rect:
@@ -139,16 +144,25 @@ def fit_lines(
 
 
 def build_card_ass(
-    kind: str, cfg: Config, duration: float, frame: CardFrame, part_label: str = ""
+    kind: str,
+    cfg: Config,
+    duration: float,
+    frame: CardFrame,
+    part_label: str = "",
+    coded: tuple[bool, ...] = (),
 ) -> str:
-    """The ASS script of a card in ``frame``: lines centred in its text box, fading in and out."""
+    """The ASS script of a card in ``frame``: lines centred in its text box, fading in and out.
+
+    ``coded`` says which of ``frame.qr`` got its code drawn: each of those gets
+    its label under it (a code left out gets none).
+    """
     w, h = frame.size
     white, soft = ass_colour(0xFFFFFF), ass_colour(0xE8DDE4)
     link, accent = ass_colour(0xFFE9A8), ass_colour(0xF05A8C)
     clear = ass_colour(0x000000, alpha=0xFF)
     font = cfg.captions.font.replace(",", " ")
     colours = {"Title": (white, 1), "Sub": (soft, 0), "Line": (soft, 0), "Link": (link, 1),
-               "Tag": (accent, 1)}  # fmt: skip
+               "Tag": (accent, 1), "Label": (white, 1)}  # fmt: skip
     styles = [
         f"Style: {name},{font},40,{colour},{colour},{clear},{clear},{bold},0,0,0,100,100,0,0,"
         f"1,0,0,8,0,0,0,1"
@@ -171,6 +185,12 @@ def build_card_ass(
             f"{{\\an8\\pos({x},{top})\\fs{size}\\fad({fade},{fade})}}{ass_literal(text)}"
         )
         y += height + gap
+    says = cfg.card_text()
+    for strip, label, drawn in zip(
+        frame.labels, (says.petition_qr_label, says.donate_qr_label), coded, strict=False
+    ):
+        if drawn and label:
+            events.append(_label_event(strip, label, end, fade))
     return "\n".join(
         [
             "[Script Info]",
@@ -192,6 +212,18 @@ def build_card_ass(
             *events,
             "",
         ]
+    )
+
+
+def _label_event(strip: Rect, label: str, end: str, fade: int) -> str:
+    """A QR code's label, centred in its ``strip`` under the code, shrunk to fit one line."""
+    width, height = strip[2] - strip[0], strip[3] - strip[1]
+    size = max(8, round(min(height / LABEL_LEADING, width / (EM_SHARE["Label"] * len(label)))))
+    top = strip[3] - round(size * LEADING)  # the line sits low in the strip, clear of the code
+    return (
+        f"Dialogue: 0,0:00:00.00,{end},Label,,0,0,0,,"
+        f"{{\\an8\\pos({(strip[0] + strip[2]) // 2},{top})\\fs{size}\\fad({fade},{fade})}}"
+        f"{ass_literal(label)}"
     )
 
 

@@ -80,9 +80,10 @@ def render_card(
     if dst.is_file():
         return Card(kind, dst, duration, chapter)
     with tempfile.TemporaryDirectory(prefix="reel-card-") as tmp:
-        ass = Path(tmp) / "card.ass"
-        ass.write_text(build_card_ass(kind, cfg, duration, frame, part_label), "utf-8")
         codes = _qr_codes(cfg, frame, Path(tmp)) if qr else []
+        coded = tuple(any(c[1:] == box[:2] for c in codes) for box in frame.qr)
+        ass = Path(tmp) / "card.ass"
+        ass.write_text(build_card_ass(kind, cfg, duration, frame, part_label, coded), "utf-8")
         with atomic_output(dst) as part:
             runner.run(
                 card_command(cfg, duration, ass, part, frame=frame, codes=codes),

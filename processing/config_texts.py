@@ -5,7 +5,7 @@ Split from :mod:`processing.config`, which re-exports :class:`CardText`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
@@ -29,6 +29,10 @@ class CardText:
     donate_line: str
     donate_link: str
     part_label: str
+    petition_qr_label: str = ""
+    """Under the petition's QR code on the end card (a campaign file may leave it out)."""
+    donate_qr_label: str = ""
+    """Under the donation's QR code."""
 
 
 def card_texts(tables: dict[str, Any]) -> dict[str, CardText]:
@@ -39,7 +43,9 @@ def card_texts(tables: dict[str, Any]) -> dict[str, CardText]:
     """
     cards = {}
     for lang, text in tables.items():
-        missing = [f.name for f in fields(CardText) if f.name not in text]
+        # Keys added after campaigns wrote their own languages have defaults: optional.
+        required = [f for f in fields(CardText) if f.default is MISSING]
+        missing = [f.name for f in required if f.name not in text]
         unknown = [k for k in text if k not in {f.name for f in fields(CardText)}]
         if missing or unknown:
             raise ConfigError(
@@ -50,6 +56,7 @@ def card_texts(tables: dict[str, Any]) -> dict[str, CardText]:
             **{
                 f.name: coerce(f"cards.{lang}.{f.name}", text[f.name], str(f.type))
                 for f in fields(CardText)
+                if f.name in text
             }
         )
     return cards

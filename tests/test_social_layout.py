@@ -61,7 +61,7 @@ def test_captions_stay_inside_the_safe_zone(aspect: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("aspect", sorted(SAFE_ZONES))
 def test_card_text_and_qr_codes_fit_the_safe_zone_without_overlap(aspect: str) -> None:
     layout = layout_for(aspect)
-    boxes = [layout.card_text, *layout.qr_boxes]
+    boxes = [layout.card_text, *layout.qr_boxes, *layout.qr_labels]
     assert all(layout.safe.holds(b) for b in boxes)
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
@@ -70,3 +70,22 @@ def test_card_text_and_qr_codes_fit_the_safe_zone_without_overlap(aspect: str) -
     assert qr[2] - qr[0] == qr[3] - qr[1] >= 200  # large enough to scan from another screen
     text_h = layout.card_text[3] - layout.card_text[1]
     assert text_h >= layout.title_size + 3 * layout.line_size * 1.2
+
+
+def test_a_language_table_written_before_the_qr_labels_still_loads_without_them() -> None:
+    """Campaign files add their own languages: keys added later are optional, others not."""
+    from dataclasses import asdict
+
+    from processing.config import load_config
+    from processing.errors import ConfigError
+
+    english = asdict(load_config().cards["en"])
+    older = {k: list(v) if isinstance(v, tuple) else v for k, v in english.items()}
+    older = {k: v for k, v in older.items() if not k.endswith("_qr_label")}
+    cfg = load_config(overrides={"cards": {"fr": older}})
+    assert (cfg.cards["fr"].petition_qr_label, cfg.cards["fr"].donate_qr_label) == ("", "")
+    assert cfg.cards["en"].donate_qr_label == "Donate"
+    with pytest.raises(ConfigError, match="missing donate_link"):
+        load_config(
+            overrides={"cards": {"fr": {k: v for k, v in older.items() if k != "donate_link"}}}
+        )

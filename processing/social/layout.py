@@ -35,6 +35,9 @@ from ..captions import ass_colour
 Rect = tuple[int, int, int, int]
 """``(x0, y0, x1, y1)`` in pixels of the rendition's frame, end exclusive."""
 
+#: A QR code's label strip: its font size times this (the line and the room above it).
+LABEL_LEADING = 1.6
+
 
 @dataclass(frozen=True)
 class SafeZone:
@@ -85,6 +88,8 @@ class SocialLayout:
     """The end card's title and lines, wrapped to this box's width."""
     qr_boxes: tuple[Rect, Rect]
     """The petition's and the donation's QR codes, side by side under the text."""
+    qr_labels: tuple[Rect, Rect]
+    """Under each code, what it opens (``petition_qr_label``, ``donate_qr_label``)."""
 
     @property
     def wrap_chars(self) -> int:
@@ -105,13 +110,16 @@ def layout_for(aspect: str) -> SocialLayout:
     pad = 24
     # QR codes: as large as fits two across with a gap, at most 40 % of the safe height.
     gap = 60
+    width = x1 - x0
+    label = round(width / 22 * LABEL_LEADING)  # a line of line_size under each code
     side = min((x1 - x0 - 2 * pad - gap) // 2, (y1 - y0) * 2 // 5, 320)
-    qr_top = y1 - pad - side
+    qr_top = y1 - pad - label - side
     left = x0 + (x1 - x0 - 2 * side - gap) // 2
     qr = (left, qr_top, left + side, qr_top + side)
     qr2 = (left + side + gap, qr_top, left + 2 * side + gap, qr_top + side)
+    labels = ((qr[0] - gap // 2, qr[3], qr[2] + gap // 2, qr[3] + label),
+              (qr2[0] - gap // 2, qr2[3], qr2[2] + gap // 2, qr2[3] + label))  # fmt: skip
     text = (x0 + pad, y0 + pad, x1 - pad, qr_top - pad)
-    width = x1 - x0
     return SocialLayout(
         aspect=aspect,
         safe=safe,
@@ -122,6 +130,7 @@ def layout_for(aspect: str) -> SocialLayout:
         line_size=round(width / 22),
         card_text=text,
         qr_boxes=(qr, qr2),
+        qr_labels=labels,
     )
 
 
