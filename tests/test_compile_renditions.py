@@ -280,7 +280,7 @@ def test_end_card_says_donate_and_its_codes_open_the_links(
         decoded, _, _ = detector.detectAndDecode(crop)
         assert decoded == link
     # Under each code, what it opens: a viewer can tell the two apart.
-    said = [_read_text(frame, strip, tmp_path, white=True).lower() for strip in layout.labels]
+    said = [_read_text(frame, strip, tmp_path).lower() for strip in layout.labels]
     assert "petition" in said[0] and "donate" not in said[0], said
     assert "donate" in said[1] and "petition" not in said[1], said
     # Nothing bright (text or code) outside the frame's safe zone.
