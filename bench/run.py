@@ -45,6 +45,8 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "curve": {"size": (1920, 1080), "seconds": 3.0},
         "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 2},
         "social": {"duration": 4.0, "size": (1280, 720), "runs": 2},
+        # Phone-like clips into the campaign's 1080p frame, default settings.
+        "slots": {"clips": 10, "size": (1280, 720), "seconds": 4.0, "rounds": 2},
     },
     "smoke": {
         "per-clip": {
@@ -65,9 +67,10 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "scale": {"clips": 2, "size": (256, 144), "seconds": 1.0, "rounds": 1},
         "social": {"duration": 1.0, "size": (320, 180), "runs": 1, "overrides": SMALL},
+        "slots": {"clips": 2, "size": (256, 144), "seconds": 1.0, "rounds": 1, "overrides": SMALL},
     },
 }  # fmt: skip
-SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale", "social")
+SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale", "social", "slots")
 
 
 def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PREFECT_HOME"] = str(work / "prefect-home")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-    from bench import assembly, batch, curve, faces, per_clip, scale, social
+    from bench import assembly, batch, curve, faces, per_clip, scale, slots, social
     from bench.common import dump, machine
     from bench.report import targets, write_markdown
 
@@ -138,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             section = scale.bench(work, log=log, **plan[name])
         elif name == "social":
             section = social.bench(work, log=log, **plan[name])
+        elif name == "slots":
+            section = slots.bench(work, log=log, **plan[name])
         else:
             section = batch.bench(work, log=log, **plan[name])
         timings[name] = round(time.monotonic() - t, 1)
