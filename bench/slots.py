@@ -86,19 +86,25 @@ def bench(
             log(f"  round {i + 1}: flow {r['flow_seconds']:.1f} s, {r['encodes']} encodes, "
                 f"slot use {r['slot_use']:.0%} ({r['slot_use_encoding']:.0%} first to last "
                 f"encode), load {r['load_average_at_start']:.1f}")  # fmt: skip
+    setup = {
+        "upload": f"{seconds:g} s {size[0]}x{size[1]} 30 fps H.264 + AAC",
+        "clips": clips,
+        "rounds": rounds,
+        "rendered_frame": f"{cfg.output.width}x{cfg.output.height}",
+        "x264": f"{cfg.output.x264_preset}/CRF {cfg.output.crf}",
+        "max_parallel_encodes": slots,
+        "prepare_ahead": cfg.orchestration.prepare_ahead,
+        "overrides": overrides or {},
+        "generate_seconds": round(generate, 2),
+        "prefect_server_start_seconds": round(server_seconds, 2),
+    }
+    return _section(setup, runs)
+
+
+def _section(setup: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The section's results: the setup, every run, and the slot figures summarized."""
     return {
-        "setup": {
-            "upload": f"{seconds:g} s {size[0]}x{size[1]} 30 fps H.264 + AAC",
-            "clips": clips,
-            "rounds": rounds,
-            "rendered_frame": f"{cfg.output.width}x{cfg.output.height}",
-            "x264": f"{cfg.output.x264_preset}/CRF {cfg.output.crf}",
-            "max_parallel_encodes": slots,
-            "prepare_ahead": cfg.orchestration.prepare_ahead,
-            "overrides": overrides or {},
-            "generate_seconds": round(generate, 2),
-            "prefect_server_start_seconds": round(server_seconds, 2),
-        },
+        "setup": setup,
         "runs": runs,
         "slot_use": summary([r["slot_use"] for r in runs]),
         "slot_use_encoding": summary([r["slot_use_encoding"] for r in runs]),
