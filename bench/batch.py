@@ -45,20 +45,25 @@ height = 180
 """
 
 
-def make_uploads(pool: Path, count: int) -> list[Path]:
-    """``count`` distinct small uploads with sidecars, cut from one generated stream.
+def make_uploads(
+    pool: Path,
+    count: int,
+    size: tuple[int, int] = UPLOAD_SIZE,
+    seconds: float = UPLOAD_SECONDS,
+) -> list[Path]:
+    """``count`` distinct uploads (``size``, ``seconds`` long, 30 fps) with sidecars.
 
     One ffmpeg run (testsrc2 with its hue turning, a gliding tone) cut by the
-    segment muxer at keyframes every :data:`UPLOAD_SECONDS`: every upload has
-    its own pictures and bytes, for a fraction of the cost of one run each.
+    segment muxer at keyframes every ``seconds``: every upload has its own
+    pictures and bytes, for a fraction of the cost of one run each.
     """
     from processing import runner
 
     pool.mkdir(parents=True, exist_ok=True)
-    w, h = UPLOAD_SIZE
+    w, h = size
     fps = 30
-    total = count * UPLOAD_SECONDS + 0.5
-    gop = round(UPLOAD_SECONDS * fps)
+    total = count * seconds + 0.5
+    gop = round(seconds * fps)
     video = f"testsrc2=s={w}x{h}:r={fps}:d={total:g},hue=h=t*37"
     voice = "0.25*sin(2*PI*(150+40*sin(2*PI*0.3*t))*t)*(0.6+0.4*sin(2*PI*3.5*t))"
     audio = f"aevalsrc='{voice}':s=48000:d={total:g},pan=stereo|c0=c0|c1=c0"
@@ -67,7 +72,7 @@ def make_uploads(pool: Path, count: int) -> list[Path]:
             "-v", "error", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio,
             "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "ultrafast",
             "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "96k", "-f", "segment", "-segment_time", f"{UPLOAD_SECONDS}",
+            "-c:a", "aac", "-b:a", "96k", "-f", "segment", "-segment_time", f"{seconds}",
             "-segment_time_delta", "0.05", "-reset_timestamps", "1", "-segment_format", "mp4",
             "-y", str(pool / "upload-%03d.mp4"),
         ],

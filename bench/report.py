@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import curve, faces, report_rerun, scale, social
+from . import curve, faces, report_rerun, scale, slots, social
 from .assembly import CHECKS, JOIN, SIGNATURES, VIDEO_ALONE
 
 #: "In seconds" for the 100-clip compilation: under this many.
@@ -14,8 +14,6 @@ SECONDS = 10.0
 FLAT = 1.25
 #: "Seconds" for a re-run with nothing new (the flow itself).
 RERUN_SECONDS = 10.0
-#: Issue 16: the encode slots busy at least this share of a batch flow's time.
-SLOT_USE = 0.90
 CAPPED = "PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS"
 
 
@@ -102,13 +100,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("peak memory flat as the batch grows", f"{hi['clips']} clips ≤ {FLAT}× {lo['clips']}",
             f"{lo['peak_tree_mib']:.0f} → {hi['peak_tree_mib']:.0f} MiB ({growth:.2f}×)",
             growth <= FLAT)  # fmt: skip
-        if all("slot_use_encoding" in r for r in runs):  # not in results from before issue 16
-            add("encode slots busy, batches of small clips (issue 16)",
-                f"≥ {SLOT_USE:.0%} of the flow's time",
-                ", ".join(f"{r['clips']} clips {r['slot_use']:.0%}" for r in runs)
-                + " of the whole flow; from first to last encode "
-                + ", ".join(f"{r['slot_use_encoding']:.0%}" for r in runs),
-                min(r["slot_use"] for r in runs) >= SLOT_USE, _slot_why(runs))  # fmt: skip
         inc = b["incremental"]
         for key, when in (("nothing_new", "first re-run"), ("nothing_new_again", "next re-runs")):
             r = inc[key]
@@ -132,6 +123,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{_ratio(so['dask_over_threads'])} the threads' flow time",
             None,
         )
+    # Judged on the phone clips; section 3's tiny clips are quoted beside them.
+    out += slots.targets(sec.get("slots"), sec.get("batch"))
     if c := sec.get("curve"):
         out += curve.targets(c)
     if sc := sec.get("scale"):
@@ -197,6 +190,8 @@ def write_markdown(path: Path, results: dict[str, Any]) -> None:
         lines += scale.markdown(sc)
     if soc := sec.get("social"):
         lines += social.markdown(soc)
+    if sl := sec.get("slots"):
+        lines += slots.markdown(sl)
     path.write_text("\n".join(lines) + "\n", "utf-8")
 
 
@@ -278,23 +273,6 @@ def _assembly(asm: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _slot_why(runs: list[dict[str, Any]]) -> str:
-    """Where the slots' idle time is, for a missed slot-use target."""
-    parts = [
-        f"{r['clips']} clips: {r['first_slot_after_seconds']:.1f} s before the first slot "
-        f"(flow start, hashing, first clip's preparation), {r['after_last_slot_seconds']:.1f} s "
-        f"after the last (last clip's checks, report and review page {r['finish_seconds']:.1f} s)"
-        for r in runs
-    ]
-    return (
-        "between the first and the last encode the slots are held "
-        + ", ".join(f"{r['slot_use_encoding']:.0%}" for r in runs)
-        + " of the time; the rest of the flow is serial: "
-        + "; ".join(parts)
-        + "."
-    )
-
-
 def _batch(b: dict[str, Any]) -> list[str]:
     s = b["setup"]
     lines = [
@@ -336,7 +314,9 @@ def _batch(b: dict[str, Any]) -> list[str]:
         "given back). Slot use = Σ slot held / (encode slots × the whole flow's time: start-up, "
         'hashing, report and review page included); "first to last encode" divides by the '
         "time from the first slot taken to the last given back instead. A clip's processing "
-        "time is the pipeline's own clock (its entry's `seconds`).",
+        "time is the pipeline's own clock (its entry's `seconds`). These encodes take well under "
+        "a second, so slot use here measures orchestration overhead; issue 16's slot target "
+        "is judged on phone clips (section Full slots on phone clips).",
         "",
         "## 4. Incremental re-runs",
         "",

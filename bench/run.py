@@ -1,6 +1,6 @@
 """``make bench``: performance figures into ``bench/results.md`` and ``bench/results.json``.
 
-    .venv/bin/python bench/run.py                  # the full plan (< 10 min on 2 cores)
+    .venv/bin/python bench/run.py                  # the full plan (~13 min on 2 cores)
     .venv/bin/python bench/run.py --smoke --out D  # seconds-long, tiny sizes (tests/test_bench.py)
     .venv/bin/python bench/run.py --only per-clip  # one section, merged into the last results
 
@@ -27,7 +27,8 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, the rep
 SMALL = {"output": {"width": 256, "height": 144}}
 
 #: What each plan runs. "full" is sized to finish in under 10 minutes on a
-#: 2-core machine; "smoke" checks that everything runs and writes its results.
+#: 2-core machine, plus ~3.5 for "slots" (20 encodes of 4 s into 1080p);
+#: "smoke" checks that everything runs and writes its results.
 PLANS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "per-clip": {
@@ -45,6 +46,8 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         "curve": {"size": (1920, 1080), "seconds": 3.0},
         "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 2},
         "social": {"duration": 4.0, "size": (1280, 720), "runs": 2},
+        # Phone-like clips into the campaign's 1080p frame, default settings.
+        "slots": {"clips": 10, "size": (1280, 720), "seconds": 4.0, "rounds": 2},
     },
     "smoke": {
         "per-clip": {
@@ -65,9 +68,10 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "scale": {"clips": 2, "size": (256, 144), "seconds": 1.0, "rounds": 1},
         "social": {"duration": 1.0, "size": (320, 180), "runs": 1, "overrides": SMALL},
+        "slots": {"clips": 2, "size": (256, 144), "seconds": 1.0, "rounds": 1, "overrides": SMALL},
     },
 }  # fmt: skip
-SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale", "social")
+SECTIONS = ("per-clip", "assembly", "batch", "faces", "curve", "scale", "social", "slots")
 
 
 def merged(previous: Path, results: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PREFECT_HOME"] = str(work / "prefect-home")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-    from bench import assembly, batch, curve, faces, per_clip, scale, social
+    from bench import assembly, batch, curve, faces, per_clip, scale, slots, social
     from bench.common import dump, machine
     from bench.report import targets, write_markdown
 
@@ -138,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             section = scale.bench(work, log=log, **plan[name])
         elif name == "social":
             section = social.bench(work, log=log, **plan[name])
+        elif name == "slots":
+            section = slots.bench(work, log=log, **plan[name])
         else:
             section = batch.bench(work, log=log, **plan[name])
         timings[name] = round(time.monotonic() - t, 1)

@@ -104,3 +104,30 @@ def test_smoke_bench_writes_both_results(tmp_path: Path) -> None:
                     "## 6. Anonymization", "## 7. x264 presets", "## 8. Scale-out"):  # fmt: skip
         assert heading in md, heading
     assert m["ffmpeg"] in md
+    _check_slots(results, md)
+
+
+def _check_slots(results: dict, md: str) -> None:
+    """The phone-clip slot section: its runs, its slot figures and issue 16's target row."""
+    sl = results["sections"]["slots"]
+    s = sl["setup"]
+    assert s["rendered_frame"] == "256x144", s  # the smoke plan's override reached the flow
+    assert len(sl["runs"]) == s["rounds"] == len(sl["slot_use"]["runs"])
+    for r in sl["runs"]:
+        assert r["encodes"] == r["accepted"] == r["clips"] == s["clips"], r
+        assert 0 < r["slot_use"] <= r["slot_use_encoding"] <= 1.001, r
+        assert 0 < r["encode_seconds"] <= r["slot_held_seconds"], r
+        # The flow's time: before the first slot, the slots' span, after the last.
+        parts = r["first_slot_after_seconds"] + r["encode_span_seconds"]
+        assert abs(parts + r["after_last_slot_seconds"] - r["flow_seconds"]) < 0.5, r
+        assert f"| {r['round']} | {r['flow_seconds']:.1f} s | {r['encodes']}/" in md
+    rows = [t for t in results["targets"] if "phone clips" in t["target"]]
+    assert len(rows) == 1, results["targets"]
+    row = rows[0]
+    assert row["met"] is (sl["slot_use"]["median"] >= 0.9), row
+    assert f"{sl['slot_use']['median']:.0%}" in row["measured"], row
+    for r in results["sections"]["batch"]["scaling"]:  # the tiny clips quoted, not judged
+        assert f"{r['clips']} clips {r['slot_use']:.0%}" in row["measured"], row
+    if row["met"] is False:
+        assert "before the first slot" in row["why"] and "between the first" in row["why"]
+    assert "## Full slots on phone clips" in md
