@@ -205,11 +205,15 @@ def _script_data(
     }
 
 
-def clip_pictures(out: Path, s: Entry, frame: tuple[int, int]) -> Thumbs:
+def clip_pictures(
+    out: Path, s: Entry, frame: tuple[int, int], keyframe_seconds: float | None = None
+) -> Thumbs:
     """Make (or find) the poster and contact sheet the page shows for the rendered clip ``s``.
 
     The clip's task calls it once the clip is done (outside the encode slot,
     while other clips encode), so the page built after the batch finds them made.
+    ``keyframe_seconds`` (``output.keyframe_seconds``, for the clip it just
+    encoded) lets a long enough clip's pictures be its keyframes, decoded alone.
 
     Raises:
         FFmpegError: The clip could not be decoded.
@@ -221,6 +225,7 @@ def clip_pictures(out: Path, s: Entry, frame: tuple[int, int]) -> Thumbs:
         _thumb_key(out, s),
         frame=frame,
         duration=duration,
+        keyframe_seconds=keyframe_seconds,
         timeout=60 + 5 * duration,
         log_file=out / "logs" / f"{s.id}.log",
     )

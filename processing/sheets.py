@@ -11,6 +11,7 @@ clip rendered again never shows its old pictures (:func:`prune_pictures`).
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def thumbs(
     *,
     frame: tuple[int, int],
     duration: float,
+    keyframe_seconds: float | None = None,
     timeout: float | None = None,
     log_file: Path | None = None,
 ) -> Thumbs:
@@ -58,6 +60,11 @@ def thumbs(
         key: Names them; changes when the clip is rendered again (its id and render key).
         frame: The clip's width and height.
         duration: Its length in seconds.
+        keyframe_seconds: The clip's keyframe interval, when it is the pipeline's
+            own encode (a keyframe exactly every so many seconds from 0): a clip
+            with a keyframe in every tile's slice shows its keyframes, and only
+            they are decoded (a tenth of the frames or fewer). Otherwise the
+            frames at the slices' middles (every reference frame decoded).
         timeout: Seconds the decode may take.
         log_file: The submission's log, for the decode's command and stderr.
 
@@ -68,11 +75,20 @@ def thumbs(
     step = duration / SHEET_FRAMES if duration > 0 else 1.0
     # Each tile shows the middle of its slice of the clip, never the very first frame.
     times = tuple(round((i + 0.5) * step, 2) for i in range(SHEET_FRAMES))
+    k = keyframe_seconds or 0.0
+    keyed = 0 < k <= step  # each slice holds a keyframe
+    if keyed:  # the keyframe nearest each slice's middle: distinct, as slices are >= k apart
+        times = tuple(k * math.floor(t / k + 0.5) for t in times)
     if poster.is_file() and sheet.is_file():
         return Thumbs(poster, sheet, times)
     w = POSTER_WIDTH
     h = max(2, round(frame[1] * w / frame[0] / 2) * 2)
-    frames = list(_frames(clip, w, h, times, timeout, log_file))
+    if keyed:
+        keys = _key_frames(clip, w, h, timeout, log_file)
+        picked = [min(len(keys) - 1, round(t / k)) for t in times]
+        frames = [keys[i] for i in picked] if keys else []
+    else:
+        frames = list(_frames(clip, w, h, times, timeout, log_file))
     if not frames:
         raise FFmpegError(f"no frames decoded from {clip.name}", [], None, "")
     folder.mkdir(parents=True, exist_ok=True)
@@ -143,6 +159,21 @@ def _frames(
         "-v", "error", "-skip_frame", "noref", "-i", runner.input_path(clip), "-map", "0:v:0",
         "-vf", f"fps=fps={rate:.6f}:start_time={times[0]:.3f},scale={w}:{h}:flags=area",
         "-frames:v", str(len(times)), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]  # fmt: skip
+    return [
+        np.frombuffer(chunk, np.uint8).reshape(h, w, 3).copy()
+        for chunk in runner.stream(args, w * h * 3, timeout=timeout, log_file=log_file)
+    ]
+
+
+def _key_frames(
+    clip: Path, w: int, h: int, timeout: float | None, log_file: Path | None
+) -> list[np.ndarray]:
+    """Every keyframe of ``clip`` as RGB, in order (nothing else is decoded)."""
+    args = [
+        "-v", "error", "-skip_frame", "nokey", "-i", runner.input_path(clip), "-map", "0:v:0",
+        "-vf", f"scale={w}:{h}:flags=area", "-fps_mode", "passthrough",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]  # fmt: skip
     return [
         np.frombuffer(chunk, np.uint8).reshape(h, w, 3).copy()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import cv2
 import pytest
 
 from processing.decisions import DecisionsError, apply_decisions, load_decisions
@@ -419,3 +420,55 @@ def test_the_compilation_obeys_the_editors_and_previews_on_the_page(
     assert _reel("review", "apply", str(exported), "--out", str(out)).returncode == 0
     assert 'class="stale"' in (out / "review" / "index.html").read_text("utf-8")
     assert [u for u in requests if not _allowed(u)] == []
+
+
+def test_a_long_enough_clip_shows_its_keyframes_decoding_nothing_else(tmp_path: Path) -> None:
+    """The clip task's pictures: each tile the keyframe nearest its slice's middle, alone."""
+    import numpy as np
+
+    from processing import sheets
+
+    clip = tmp_path / "clip.mp4"
+    # Keyframes every 0.5 s (15 frames), 6 s: 12 keyframes, a slice of 0.75 s holds one.
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=6",
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-keyint_min", "15",
+         "-sc_threshold", "0", "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )  # fmt: skip
+    log = tmp_path / "clip.log"
+    th = sheets.thumbs(
+        clip, tmp_path / "pics", "k", frame=(320, 180), duration=6.0,
+        keyframe_seconds=0.5, log_file=log,
+    )  # fmt: skip
+    assert th.times == (0.5, 1.0, 2.0, 2.5, 3.5, 4.0, 5.0, 5.5)
+    assert "-skip_frame nokey" in log.read_text("utf-8")
+    # Each tile is the frame at its time (the poster too), decoded here the slow, sure way.
+    w, h = sheets.POSTER_WIDTH, 270
+    tiles = sheets.contact_sheet([np.zeros((h, w, 3), np.uint8)] * 8, th.times).shape
+    poster = cv2.imread(str(th.poster))[:, :, ::-1].astype(int)
+    sheet = cv2.imread(str(th.sheet))[:, :, ::-1].astype(int)
+    assert sheet.shape == tiles
+
+    def at(t: float) -> np.ndarray:  # an accurate seek: exactly the frame at t
+        raw = subprocess.run(
+            ["ffmpeg", "-v", "error", "-ss", f"{t}", "-i", str(clip), "-frames:v", "1",
+             "-vf", f"scale={w}:{h}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        return np.frombuffer(raw, np.uint8).reshape(h, w, 3).astype(int)
+
+    t = th.times[2]  # the poster is the third tile
+    off = {dt: float(np.abs(poster - at(t + dt)).mean()) for dt in (-0.5, 0.0, 0.5)}
+    assert min(off, key=off.__getitem__) == 0.0 and off[0.0] < 8, off
+    # Every tile of the sheet likewise (tiles are the frame at 240 wide, timestamp drawn low).
+    tw, th_ = tiles[1] // sheets.SHEET_COLUMNS, tiles[0] // 2
+    for i, t in enumerate(th.times):
+        tile = sheet[(i // 4) * th_ : (i // 4 + 1) * th_, (i % 4) * tw : (i % 4 + 1) * tw]
+        ref = cv2.resize(at(t).astype(np.uint8), (tw, th_), interpolation=cv2.INTER_AREA)
+        top = slice(0, th_ * 2 // 3)  # above the drawn timestamp
+        assert float(np.abs(tile[top] - ref[top].astype(int)).mean()) < 12, (i, t)
+    # A clip too short for a keyframe in every slice is decoded frame by frame, as before.
+    short = sheets.thumbs(clip, tmp_path / "short", "s", frame=(320, 180), duration=6.0,
+                          keyframe_seconds=2.0, log_file=log)  # fmt: skip
+    assert short.times == (0.38, 1.12, 1.88, 2.62, 3.38, 4.12, 4.88, 5.62)

@@ -94,7 +94,8 @@ def _pictures(files: ClipFiles, entry: Entry, cfg: Config) -> None:
     made (it makes any missing one itself, and says so when one cannot be made).
     """
     try:
-        clip_pictures(files.out, entry, (cfg.output.width, cfg.output.height))
+        o = cfg.output
+        clip_pictures(files.out, entry, (o.width, o.height), keyframe_seconds=o.keyframe_seconds)
     except FFmpegError as exc:
         files.log_line(f"review pictures not made now (the page tries again): {exc.args[0]}")
 
