@@ -44,7 +44,7 @@ PLANS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "faces": {"duration": 2.0},
         "curve": {"size": (1920, 1080), "seconds": 3.0},
-        "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 2},
+        "scale": {"clips": 6, "size": (640, 360), "seconds": 2.5, "rounds": 3},
         "social": {"duration": 4.0, "size": (1280, 720), "runs": 2},
         # Phone-like clips into the campaign's 1080p frame, default settings.
         "slots": {"clips": 10, "size": (1280, 720), "seconds": 4.0, "rounds": 2},
