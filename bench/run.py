@@ -1,6 +1,6 @@
 """``make bench``: performance figures into ``bench/results.md`` and ``bench/results.json``.
 
-    .venv/bin/python bench/run.py                  # the full plan (~13 min on 2 cores)
+    .venv/bin/python bench/run.py                  # the full plan (~30 min on 2 cores)
     .venv/bin/python bench/run.py --smoke --out D  # seconds-long, tiny sizes (tests/test_bench.py)
     .venv/bin/python bench/run.py --only per-clip  # one section, merged into the last results
 
@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, the rep
 # Smoke: a small frame, so that every section takes seconds.
 SMALL = {"output": {"width": 256, "height": 144}}
 
-#: What each plan runs. "full" is sized to finish in under 10 minutes on a
-#: 2-core machine, plus ~3.5 for "slots" (20 encodes of 4 s into 1080p);
+#: What each plan runs. "full" takes about half an hour on a 2-core machine
+#: (most of it the per-clip, batch, faces and curve sections);
 #: "smoke" checks that everything runs and writes its results.
 PLANS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
