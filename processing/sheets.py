@@ -153,11 +153,22 @@ def _frames(
     timeout: float | None,
     log_file: Path | None = None,
 ) -> list[np.ndarray]:
-    """RGB frames nearest to ``times`` (evenly spaced), one decode."""
-    rate = 1.0 / (times[1] - times[0]) if len(times) > 1 else 1.0
+    """RGB frames at ``times`` (evenly spaced), one decode: the first at or after each.
+
+    A ``select`` keeps the first frame of each slot ``[times[i], times[i] + step)``,
+    which is what an accurate seek to the time printed under the tile shows (or the
+    next reference frame: the others are not decoded). (The
+    fps filter did not: with its default rounding each slot took a frame up to half
+    a slot later than its time, and the last slot was often empty.)
+    """
+    t0 = times[0]
+    step = (times[-1] - t0) / (len(times) - 1) if len(times) > 1 else 1.0
+    slot = f"floor((t-{t0:.6f})/{step:.6f})"
+    first = f"gt({slot},floor((prev_selected_t-{t0:.6f})/{step:.6f}))"
+    select = f"select='gte(t,{t0:.6f})*(isnan(prev_selected_t)+{first})'"
     args = [
         "-v", "error", "-skip_frame", "noref", "-i", runner.input_path(clip), "-map", "0:v:0",
-        "-vf", f"fps=fps={rate:.6f}:start_time={times[0]:.3f},scale={w}:{h}:flags=area",
+        "-vf", f"{select},scale={w}:{h}:flags=area", "-fps_mode", "passthrough",
         "-frames:v", str(len(times)), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]  # fmt: skip
     return [

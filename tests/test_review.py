@@ -463,12 +463,21 @@ def test_a_long_enough_clip_shows_its_keyframes_decoding_nothing_else(tmp_path: 
     assert min(off, key=off.__getitem__) == 0.0 and off[0.0] < 8, off
     # Every tile of the sheet likewise (tiles are the frame at 240 wide, timestamp drawn low).
     tw, th_ = tiles[1] // sheets.SHEET_COLUMNS, tiles[0] // 2
-    for i, t in enumerate(th.times):
-        tile = sheet[(i // 4) * th_ : (i // 4 + 1) * th_, (i % 4) * tw : (i % 4 + 1) * tw]
+
+    def tile_off(picture: np.ndarray, i: int, t: float) -> float:
+        tile = picture[(i // 4) * th_ : (i // 4 + 1) * th_, (i % 4) * tw : (i % 4 + 1) * tw]
         ref = cv2.resize(at(t).astype(np.uint8), (tw, th_), interpolation=cv2.INTER_AREA)
         top = slice(0, th_ * 2 // 3)  # above the drawn timestamp
-        assert float(np.abs(tile[top] - ref[top].astype(int)).mean()) < 12, (i, t)
-    # A clip too short for a keyframe in every slice is decoded frame by frame, as before.
+        return float(np.abs(tile[top] - ref[top].astype(int)).mean())
+
+    for i, t in enumerate(th.times):
+        assert tile_off(sheet, i, t) < 12, (i, t)
+    # A clip too short for a keyframe in every slice is decoded frame by frame: each
+    # tile is still the frame at its label, all eight of them.
     short = sheets.thumbs(clip, tmp_path / "short", "s", frame=(320, 180), duration=6.0,
                           keyframe_seconds=2.0, log_file=log)  # fmt: skip
     assert short.times == (0.38, 1.12, 1.88, 2.62, 3.38, 4.12, 4.88, 5.62)
+    short_sheet = cv2.imread(str(short.sheet))[:, :, ::-1].astype(int)
+    assert short_sheet.shape == tiles
+    for i, t in enumerate(short.times):
+        assert tile_off(short_sheet, i, t) < 12, (i, t)
